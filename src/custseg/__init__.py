@@ -1,0 +1,50 @@
+"""custseg: customer segmentation for retailers.
+
+Public API (imported lazily, so ``import custseg`` is cheap):
+
+- :class:`Segmenter`: scikit-learn style estimator (``fit``, ``predict``, ``transform``...).
+- :func:`run`: the whole pipeline, outputs written; :func:`segment`: the same, nothing written.
+- :class:`RunConfig`: options of a run; :class:`RunResult`: what a run computed.
+
+Examples
+--------
+>>> import custseg
+>>> custseg.__version__ == custseg._version.__version__
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from custseg import _version
+from custseg._version import __version__
+
+if TYPE_CHECKING:
+    from custseg.config import RunConfig
+    from custseg.model import Segmenter
+    from custseg.pipeline import RunResult, run, segment
+
+_LAZY = {
+    "RunConfig": "custseg.config",
+    "Segmenter": "custseg.model",
+    "RunResult": "custseg.pipeline",
+    "run": "custseg.pipeline",
+    "segment": "custseg.pipeline",
+}
+
+__all__ = ["RunConfig", "RunResult", "Segmenter", "__version__", "run", "segment"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'custseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+del _version

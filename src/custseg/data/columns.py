@@ -1,0 +1,129 @@
+"""Find the columns a run asks for among the columns a file has.
+
+Exports from CRMs and spreadsheets name the same thing many ways. A wanted name is matched, in
+this order, by: the user's ``--column-map OLD=NEW`` renames; the exact name; the same name
+ignoring case, spaces and punctuation; a known alias (``Genre`` for ``Gender``, ``AnnualIncome``
+for ``Annual Income (k$)``...). A name that matches nothing is an error that lists the columns
+present and the closest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+
+from custseg.exceptions import ConfigError, DataValidationError
+
+#: Names that mean the same column. The first name of each group is the canonical one: the one
+#: validation rules and business names are keyed by.
+ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("CustomerID", "Customer ID", "customer_id", "CustID", "cust_id", "client_id", "ClientID"),
+    ("Gender", "Genre", "Sex"),
+    ("Age", "age_years"),
+    (
+        "Annual Income (k$)", "AnnualIncome", "annual_income_thousands", "Annual Income",
+        "annual_income", "Income", "Annual Income (k)", "Income (k$)",
+    ),
+    (
+        "Spending Score (1-100)", "SpendingScore", "spending_score", "Spending Score",
+        "Score", "Spending",
+    ),
+)
+
+
+def normalise(name: str) -> str:
+    """Lower-case ``name`` and drop everything but letters and digits.
+
+    Examples
+    --------
+    >>> normalise(" Annual Income (k$) ")
+    'annualincomek'
+    """
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def canonical_name(name: str) -> str:
+    """The canonical name of the alias group ``name`` belongs to, or ``name`` itself.
+
+    Examples
+    --------
+    >>> canonical_name("Genre"), canonical_name("spending_score"), canonical_name("Fresh")
+    ('Gender', 'Spending Score (1-100)', 'Fresh')
+    """
+    key = normalise(name)
+    for group in ALIAS_GROUPS:
+        if any(normalise(alias) == key for alias in group):
+            return group[0]
+    return name
+
+
+def parse_column_map(items: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """Turn ``["OLD=NEW", ...]`` (or a mapping) into ``{OLD: NEW}``.
+
+    Examples
+    --------
+    >>> parse_column_map(["Income=Annual Income (k$)"])
+    {'Income': 'Annual Income (k$)'}
+    """
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return {str(k): str(v) for k, v in items.items()}
+    out: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ConfigError(
+                f"--column-map {item!r} is not OLD=NEW. Example: --column-map 'Income=Annual Income (k$)'."
+            )
+        out[old.strip()] = new.strip()
+    return out
+
+
+def resolve_column(
+    wanted: str,
+    present: Sequence[str],
+    column_map: Mapping[str, str] | None = None,
+) -> str | None:
+    """Return the column of ``present`` that holds ``wanted``, or ``None``.
+
+    Examples
+    --------
+    >>> resolve_column("Gender", ["CustomerID", "Genre", "Age"])
+    'Genre'
+    >>> resolve_column("Annual Income (k$)", ["annual_income_thousands"])
+    'annual_income_thousands'
+    >>> resolve_column("X", ["Y"], {"Y": "X"})
+    'Y'
+    """
+    column_map = column_map or {}
+    for old, new in column_map.items():
+        if new == wanted and old in present:
+            return old
+    if wanted in present:
+        return wanted
+    by_key: dict[str, list[str]] = {}
+    for column in present:
+        by_key.setdefault(normalise(column), []).append(column)
+    candidates = [wanted]
+    for group in ALIAS_GROUPS:
+        if any(normalise(alias) == normalise(wanted) for alias in group):
+            candidates += [alias for alias in group if alias != wanted]
+    for candidate in candidates:
+        found = by_key.get(normalise(candidate), [])
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def missing_column_error(wanted: str, present: Sequence[str], source_name: str) -> DataValidationError:
+    """The error for a column that is not in the input: lists what is there and the closest."""
+    listed = ", ".join(repr(p) for p in present) if present else "(none)"
+    keys = {normalise(p): p for p in present}
+    close = difflib.get_close_matches(normalise(wanted), list(keys), n=1, cutoff=0.5)
+    hint = f" Did you mean {keys[close[0]]!r}?" if close else ""
+    return DataValidationError(
+        f"Column {wanted!r} not found in {source_name}. Columns present: {listed}.{hint} "
+        "Use --features or --column-map OLD=NEW."
+    )

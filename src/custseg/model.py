@@ -1,0 +1,195 @@
+"""The :class:`Segmenter` estimator: scaling, K-Means, and stable segment numbering.
+
+Segment numbering rule
+----------------------
+K-Means numbers its clusters arbitrarily, so custseg renumbers them: segment 0 is the largest,
+then by descending size; segments of equal size are ordered by their centroid coordinates
+(first feature first, ascending). The same data therefore gives the same ``Cluster`` column
+whatever the seed, as long as the seeds reach the same partition.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from custseg.engines.base import KMeansFit
+from custseg.engines.local import fit_kmeans
+from custseg.features import make_scaler
+
+
+def stable_order(centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Order clusters by descending size, ties by centroid coordinates (ascending).
+
+    Returns the permutation ``order`` such that new segment ``i`` is old cluster ``order[i]``.
+
+    Examples
+    --------
+    >>> stable_order(np.array([[5.0], [1.0], [3.0]]), np.array([0, 1, 1, 2, 2])).tolist()
+    [1, 2, 0]
+    """
+    sizes = np.bincount(labels, minlength=centers.shape[0])
+    keys = [centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)]
+    return np.lexsort([*keys, -sizes])
+
+
+def _kmeans_from_centers(centers: np.ndarray) -> KMeans:
+    """A fitted scikit-learn KMeans whose centroids are exactly ``centers``.
+
+    Fitting on the centroids themselves, started from them, leaves each centroid in place, so
+    ``predict`` is scikit-learn's own code and a pickled pipeline reproduces our labels.
+    """
+    k = centers.shape[0]
+    model = KMeans(n_clusters=k, init=centers, n_init=1, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(centers)
+    if not np.array_equal(model.cluster_centers_, centers):  # pragma: no cover - safety net
+        model.cluster_centers_ = centers.copy()
+    # labels_ would describe the k centroids, not the customers: leave it out.
+    del model.labels_
+    return model
+
+
+class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Customer segmenter: standardise the features, then K-Means with several k-means++ starts.
+
+    Follows the scikit-learn estimator contract: ``__init__`` only stores its arguments, ``fit``
+    learns, learned state ends in ``_``.
+
+    Parameters
+    ----------
+    n_clusters : int, default 5
+        Number of segments.
+    scaling : {"standard"}, default "standard"
+        How features are scaled before clustering.
+    n_init : int, default 10
+        k-means++ starts; the partition with the lowest inertia is kept.
+    max_iter : int, default 300
+        Lloyd iterations per start.
+    tol : float, default 1e-4
+        Convergence tolerance (as scikit-learn's KMeans).
+    random_state : int, RandomState or None, default None
+        Seed for the starts.
+
+    Attributes
+    ----------
+    scaler_ : sklearn.preprocessing.StandardScaler
+        Fitted scaler.
+    kmeans_ : sklearn.cluster.KMeans
+        Fitted KMeans on the scaled features, centroids in segment order.
+    cluster_centers_ : numpy.ndarray
+        Centroids in the scaled space, shape (n_clusters, n_features), in segment order.
+    labels_ : numpy.ndarray
+        Segment of each training row.
+    cluster_sizes_ : numpy.ndarray
+        Number of training rows per segment.
+    inertia_ : float
+        Sum of squared scaled distances to the centroids.
+    n_iter_ : int
+        Lloyd iterations of the kept start.
+
+    Examples
+    --------
+    >>> from custseg.datasets import load_mall_customers
+    >>> df = load_mall_customers()
+    >>> seg = Segmenter(5, random_state=0).fit(df[["Annual Income (k$)", "Spending Score (1-100)"]])
+    >>> seg.cluster_sizes_.tolist()
+    [81, 39, 35, 23, 22]
+    >>> seg.cluster_centers_original_.round(1)[0].tolist()
+    [55.3, 49.5]
+    """
+
+    def __init__(self, n_clusters: int = 5, *, scaling: str = "standard", n_init: int = 10,
+                 max_iter: int = 300, tol: float = 1e-4, random_state=None) -> None:
+        self.n_clusters = n_clusters
+        self.scaling = scaling
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def fit(self, X, y=None) -> Segmenter:
+        """Learn the scaler and the segments from ``X`` (rows = customers, columns = features).
+
+        Returns
+        -------
+        self
+        """
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+        k = self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"n_clusters must be a whole number >= 1, got {k!r}.")
+        if X.shape[0] < k:
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={k}.")
+        self.scaler_ = make_scaler(self.scaling).fit(X)
+        Z = self.scaler_.transform(X)
+        fit = fit_kmeans(Z, int(k), n_init=self.n_init, seed=self.random_state,
+                         max_iter=self.max_iter, tol=self.tol)
+        self._set_partition(fit, Z)
+        return self
+
+    def _set_partition(self, fit: KMeansFit, Z: np.ndarray) -> None:
+        order = stable_order(fit.centers, fit.labels)
+        centers = np.ascontiguousarray(fit.centers[order])
+        self.kmeans_ = _kmeans_from_centers(centers)
+        # Labels come from the same predict the pickled pipeline uses, so the two always agree.
+        self.labels_ = self.kmeans_.predict(Z).astype(np.int32)
+        self.cluster_centers_ = centers
+        self.cluster_sizes_ = np.bincount(self.labels_, minlength=centers.shape[0])
+        self.inertia_ = float(((Z - centers[self.labels_]) ** 2).sum())
+        self.n_iter_ = fit.n_iter
+        self.kmeans_.inertia_ = self.inertia_
+        self.kmeans_.n_iter_ = self.n_iter_
+
+    @property
+    def cluster_centers_original_(self) -> np.ndarray:
+        """Centroids in the features' original units, in segment order."""
+        check_is_fitted(self)
+        return self.scaler_.inverse_transform(self.cluster_centers_)
+
+    def scale(self, X) -> np.ndarray:
+        """``X`` in the scaled space the segments live in."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.scaler_.transform(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Segment of each row of ``X`` (nearest centroid; never refits anything)."""
+        Z = self.scale(X)
+        return self.kmeans_.predict(Z).astype(np.int32)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit, then return the training rows' segments."""
+        return self.fit(X).labels_
+
+    def transform(self, X) -> np.ndarray:
+        """Distance of each row of ``X`` to each centroid, in the scaled space."""
+        Z = self.scale(X)
+        return self.kmeans_.transform(Z)
+
+    def score(self, X, y=None) -> float:
+        """Opposite of the inertia of ``X`` under the fitted segments (higher is better)."""
+        Z = self.scale(X)
+        return float(self.kmeans_.score(Z))
+
+    def to_pipeline(self) -> Pipeline:
+        """A scikit-learn Pipeline (scaler, KMeans) that predicts exactly as this segmenter."""
+        check_is_fitted(self)
+        scaler = copy.deepcopy(self.scaler_)
+        if hasattr(self, "feature_names_in_"):
+            # The pipeline is used on data frames (joblib.load(p).predict(df[features])).
+            scaler.feature_names_in_ = self.feature_names_in_
+        return Pipeline([("scaler", scaler), ("kmeans", copy.deepcopy(self.kmeans_))])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

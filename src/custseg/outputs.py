@@ -1,0 +1,72 @@
+"""Write a run's outputs: clustered data, rejects, model, figures. All or nothing.
+
+Files (in ``--out``):
+
+``<input stem>_clustered.csv``
+    Every input column, cells exactly as read, plus ``Cluster``.
+``kmeans_customer_segmentation_model.pkl``
+    scikit-learn Pipeline (scaler + KMeans): ``joblib.load(p).predict(df[features])``
+    reproduces ``Cluster``. A pickle runs code when loaded: load only files you trust.
+``rejected_rows.csv``
+    Only when rows were rejected: row, customer_id, column, value, reason.
+``figures/*.png``
+    Histograms, feature scatter, elbow, segment map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import joblib
+
+from custseg.data.writers import OutputFolder, write_csv
+from custseg.pipeline import RunResult
+from custseg.progress import NullProgress, Progress
+from custseg.report.figures import render_figures
+
+MODEL_PICKLE = "kmeans_customer_segmentation_model.pkl"
+REJECTS_FILE = "rejected_rows.csv"
+FIGURES_DIR = "figures"
+
+
+def clustered_file_name(result: RunResult) -> str:
+    """``<input stem, lower-case>_clustered.csv`` (``customers_clustered.csv`` for data frames).
+
+    Examples
+    --------
+    >>> from custseg.pipeline import segment
+    >>> clustered_file_name(segment())
+    'mall_customers_clustered.csv'
+    """
+    source = result.validated.source
+    stem = Path(source.name).stem.lower() if source.path is not None else "customers"
+    return f"{stem}_clustered.csv"
+
+
+def write_outputs(result: RunResult, out: Path, progress: Progress | None = None) -> RunResult:
+    """Write every output of ``result`` into ``out``, atomically.
+
+    Returns
+    -------
+    RunResult
+        ``result`` with :attr:`RunResult.outputs` filled in (final paths).
+    """
+    progress = progress or NullProgress()
+    out = Path(out)
+    written: dict[str, Path] = {}
+    with OutputFolder(out) as staging:
+        root = staging.path
+        with progress.task("Writing clustered data"):
+            written["clustered"] = write_csv(result.clustered_table,
+                                             root / clustered_file_name(result))
+            if result.n_rejected:
+                written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
+        with progress.task("Saving model"):
+            written["model_pickle"] = root / MODEL_PICKLE
+            joblib.dump(result.segmenter.to_pipeline(), written["model_pickle"])
+        with progress.task("Drawing figures"):
+            for name, path in render_figures(result, root / FIGURES_DIR).items():
+                written[f"figure:{name}"] = path
+    final = {name: out / path.relative_to(root) for name, path in written.items()}
+    return dataclasses.replace(result, outputs=final)

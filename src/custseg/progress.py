@@ -1,0 +1,73 @@
+"""Progress reporting for long steps: silent by default in the library, rich bars in the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+Advance = Callable[[float], None]
+
+
+class Progress(Protocol):
+    """Something that can show the progress of named steps."""
+
+    def task(self, description: str, total: float | None = None
+             ) -> AbstractContextManager[Advance]:
+        """Context manager for one step; yields ``advance(amount)``."""
+        ...  # pragma: no cover
+
+
+class NullProgress:
+    """Shows nothing (the library default, and ``--quiet``)."""
+
+    @contextmanager
+    def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
+        yield _ignore
+
+
+def _ignore(amount: float = 1) -> None:
+    return None
+
+
+class RichProgress:
+    """Rich progress bars on standard error: step, bar, count, rate and elapsed time.
+
+    Use as a context manager around the whole job.
+    """
+
+    def __init__(self, console=None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console or Console(stderr=True), transient=False,
+        )
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    @contextmanager
+    def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
+        task_id = self._progress.add_task(description, total=total if total else 1)
+
+        def advance(amount: float = 1) -> None:
+            self._progress.advance(task_id, amount)
+
+        try:
+            yield advance
+        finally:
+            self._progress.update(task_id, completed=total if total else 1)

@@ -1,0 +1,117 @@
+"""Plot functions: each draws on the ``ax`` it is given and returns it; none saves anything.
+
+Large inputs are drawn from a seeded sample (scatter plots) so a figure costs the same at
+200 rows and at 10 million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+
+#: Scatter plots draw at most this many points (a seeded sample above it).
+SCATTER_MAX_POINTS = 20_000
+#: Segment colours: the same segment has the same colour in every figure.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def segment_color(segment: int) -> str:
+    """Colour of a segment (cycles after ten).
+
+    Examples
+    --------
+    >>> segment_color(0), segment_color(10)
+    ('#1f77b4', '#1f77b4')
+    """
+    return PALETTE[segment % len(PALETTE)]
+
+
+def sample_index(n: int, max_points: int = SCATTER_MAX_POINTS, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``max_points`` of ``n`` rows: all of them, or a seeded sorted sample.
+
+    Examples
+    --------
+    >>> sample_index(5).tolist()
+    [0, 1, 2, 3, 4]
+    >>> len(sample_index(100, 10))
+    10
+    """
+    if n <= max_points:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=max_points, replace=False))
+
+
+def _sample_note(shown: int, total: int) -> str:
+    return f" (random {shown:,} of {total:,})" if shown < total else ""
+
+
+def histogram(ax: Axes, values: np.ndarray, name: str, bins: int | str = "auto") -> Axes:
+    """Histogram of one feature."""
+    ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", linewidth=0.5)
+    ax.set_title(f"Distribution of {name}")
+    ax.set_xlabel(name)
+    ax.set_ylabel("Customers")
+    return ax
+
+
+def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str,
+                    hue: np.ndarray | None = None, hue_name: str | None = None,
+                    seed: int = 0) -> Axes:
+    """Scatter of two features, coloured by a category (for example Gender) when given."""
+    n = len(x)
+    idx = sample_index(n, seed=seed)
+    x, y = x[idx], y[idx]
+    if hue is None:
+        ax.scatter(x, y, s=14, alpha=0.7, color=PALETTE[0])
+    else:
+        hue = np.asarray(hue, dtype=object)[idx]
+        for i, level in enumerate(sorted({str(h) for h in hue})):
+            mask = hue.astype(str) == level
+            ax.scatter(x[mask], y[mask], s=14, alpha=0.7, color=PALETTE[i % len(PALETTE)],
+                       label=level)
+        ax.legend(title=hue_name, frameon=False)
+    ax.set_title(f"{y_name} vs {x_name}{_sample_note(len(idx), n)}")
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    return ax
+
+
+def elbow(ax: Axes, ks: Sequence[int], inertias: Sequence[float], chosen_k: int | None = None
+          ) -> Axes:
+    """Inertia against K, with the chosen K marked."""
+    ax.plot(ks, inertias, marker="o", color=PALETTE[0])
+    if chosen_k is not None and chosen_k in ks:
+        value = inertias[list(ks).index(chosen_k)]
+        ax.plot([chosen_k], [value], marker="o", markersize=12, markerfacecolor="none",
+                markeredgecolor=PALETTE[3], markeredgewidth=2, linestyle="none",
+                label=f"K = {chosen_k}")
+        ax.legend(frameon=False)
+    ax.set_title("Elbow method: inertia by number of segments")
+    ax.set_xlabel("Number of segments K")
+    ax.set_ylabel("Inertia (within-segment sum of squares, scaled units)")
+    ax.set_xticks(list(ks))
+    return ax
+
+
+def segment_map(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
+                centers: np.ndarray, x_name: str, y_name: str,
+                segment_names: Sequence[str] | None = None, seed: int = 0) -> Axes:
+    """Customers coloured by segment, with each segment's centroid marked (original units)."""
+    idx = sample_index(len(x), seed=seed)
+    k = centers.shape[0]
+    names = segment_names or [f"Segment {i}" for i in range(k)]
+    for s in range(k):
+        mask = labels[idx] == s
+        ax.scatter(x[idx][mask], y[idx][mask], s=14, alpha=0.7, color=segment_color(s),
+                   label=names[s])
+    ax.scatter(centers[:, 0], centers[:, 1], marker="X", s=180, color="black",
+               edgecolor="white", linewidth=1.2, label="Centroid", zorder=3)
+    ax.set_title(f"Customer segments{_sample_note(len(idx), len(x))}")
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax

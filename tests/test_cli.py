@@ -1,0 +1,96 @@
+"""The command line, end to end: Typer's runner and real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custseg.cli import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+def test_run_prints_segment_table_and_silhouette(tmp_path):
+    result = runner.invoke(app, ["run", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "5 customer segments" in out
+    for text in ["55.3", "49.5", "86.5", "82.1", "25.7", "79.4", "88.2", "17.1", "26.3", "20.9"]:
+        assert text in out
+    assert "Silhouette (scaled features): 0.5547" in out
+    assert "200 read = 200 segmented + 0 rejected" in out
+    assert (tmp_path / "out" / "mall_customers_clustered.csv").exists()
+
+
+def test_quiet_prints_nothing(tmp_path):
+    result = runner.invoke(app, ["run", "--quiet", "--out", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"]])
+def test_help_describes_every_option_with_default(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    if args == ["--help"]:
+        assert "run" in text
+        assert "--version" in text
+        return
+    for option, default in [("--features", "Annual Income (k$), Spending Score (1-100)"),
+                            ("--k", "5"), ("--out", "segmentation_output"), ("--seed", "42"),
+                            ("--id-column", "CustomerID"), ("--quiet", None)]:
+        assert option in text
+        if default:
+            assert default in text
+
+
+def test_features_accepts_commas_and_repeats(tmp_path):
+    result = runner.invoke(app, ["run", "-q", "--out", str(tmp_path), "--k", "3",
+                                 "--features", "Age,Annual Income (k$)",
+                                 "--features", "Spending Score (1-100)"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figures" / "hist_age.png").exists()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("custseg ")
+
+
+def _subprocess_env():
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.mark.slow
+def test_installed_command_runs_end_to_end(tmp_path):
+    exe = Path(sys.executable).with_name("custseg")
+    done = subprocess.run([str(exe), "run", "--out", "out"], cwd=tmp_path, capture_output=True,
+                          text=True, env=_subprocess_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Silhouette (scaled features): 0.5547" in done.stdout
+    assert "Traceback" not in done.stderr
+    df = pd.read_csv(tmp_path / "out" / "mall_customers_clustered.csv")
+    assert df["Cluster"].value_counts().sort_index().tolist() == [81, 39, 35, 23, 22]
+
+
+@pytest.mark.slow
+def test_seed_script_does_what_custseg_run_does(tmp_path):
+    runner.invoke(app, ["run", "-q", "--out", str(tmp_path / "cli")])
+    done = subprocess.run([sys.executable, str(ROOT / "customer_segmentation.py")], cwd=tmp_path,
+                          capture_output=True, text=True, env=_subprocess_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    seed_out = tmp_path / "segmentation_output"
+    for name in ["mall_customers_clustered.csv", "kmeans_customer_segmentation_model.pkl"]:
+        assert (seed_out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name

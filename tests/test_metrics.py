@@ -1,0 +1,29 @@
+"""Silhouette: exact when small, sampled (and close) when large."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import silhouette_score
+
+from custseg.metrics import silhouette
+
+
+def test_exact_below_sample_size():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 2))
+    labels = (Z[:, 0] > 0).astype(int)
+    assert silhouette(Z, labels) == pytest.approx(silhouette_score(Z, labels))
+
+
+def test_sampled_estimate_is_close_to_exact():
+    rng = np.random.default_rng(1)
+    Z = np.vstack([rng.normal(c, 1.0, size=(3000, 2)) for c in (0, 4)])
+    labels = np.repeat([0, 1], 3000)
+    exact = silhouette_score(Z, labels)
+    assert silhouette(Z, labels, sample_size=2000) == pytest.approx(exact, abs=0.02)
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 0], [0, 1, 2]])
+def test_undefined_cases_are_nan(labels):
+    assert np.isnan(silhouette(np.arange(3.0).reshape(-1, 1), np.array(labels)))

@@ -1,0 +1,77 @@
+"""Segmenter: the estimator contract, the known Mall result, stable numbering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from custseg.model import Segmenter, stable_order
+from tests.conftest import FEATURES, MALL_K5
+
+
+@pytest.fixture(scope="module")
+def mall_segmenter(mall_df):
+    return Segmenter(5, random_state=42).fit(mall_df[FEATURES])
+
+
+def test_mall_k5_matches_known_means_and_sizes(mall_segmenter):
+    centers = mall_segmenter.cluster_centers_original_
+    found = {tuple(np.round(c, 1)): int(s)
+             for c, s in zip(centers, mall_segmenter.cluster_sizes_, strict=True)}
+    assert len(found) == 5
+    for (income, spending), size in MALL_K5.items():
+        match = [key for key in found if abs(key[0] - income) <= 0.1 and abs(key[1] - spending) <= 0.1]
+        assert len(match) == 1, (income, spending, found)
+        assert found[match[0]] == size
+
+
+def test_segments_numbered_by_descending_size(mall_segmenter):
+    assert mall_segmenter.cluster_sizes_.tolist() == [81, 39, 35, 23, 22]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 7])
+def test_same_labels_whatever_the_seed(mall_df, mall_segmenter, seed):
+    labels = Segmenter(5, random_state=seed).fit_predict(mall_df[FEATURES])
+    np.testing.assert_array_equal(labels, mall_segmenter.labels_)
+
+
+def test_stable_order_breaks_size_ties_by_coordinates():
+    centers = np.array([[3.0, 0.0], [1.0, 5.0], [1.0, 2.0]])
+    labels = np.array([0, 1, 2, 0, 1, 2])  # all size 2
+    assert stable_order(centers, labels).tolist() == [2, 1, 0]
+
+
+def test_predict_matches_training_labels_and_pipeline(mall_df, mall_segmenter):
+    X = mall_df[FEATURES]
+    np.testing.assert_array_equal(mall_segmenter.predict(X), mall_segmenter.labels_)
+    np.testing.assert_array_equal(mall_segmenter.to_pipeline().predict(X), mall_segmenter.labels_)
+
+
+def test_transform_is_distance_to_each_centroid(mall_df, mall_segmenter):
+    D = mall_segmenter.transform(mall_df[FEATURES])
+    assert D.shape == (200, 5)
+    np.testing.assert_array_equal(D.argmin(axis=1), mall_segmenter.labels_)
+    Z = mall_segmenter.scale(mall_df[FEATURES])
+    np.testing.assert_allclose(D[:, 0], np.linalg.norm(Z - mall_segmenter.cluster_centers_[0], axis=1))
+
+
+def test_inertia_and_score_agree(mall_df, mall_segmenter):
+    assert mall_segmenter.inertia_ == pytest.approx(65.5684, abs=1e-3)
+    assert mall_segmenter.score(mall_df[FEATURES]) == pytest.approx(-mall_segmenter.inertia_)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True])
+def test_invalid_n_clusters_rejected(mall_df, k):
+    with pytest.raises(ValueError, match="n_clusters"):
+        Segmenter(k).fit(mall_df[FEATURES])
+
+
+def test_more_clusters_than_rows_rejected():
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=5"):
+        Segmenter(5).fit(np.arange(6.0).reshape(3, 2))
+
+
+@parametrize_with_checks([Segmenter(n_clusters=3, n_init=2, random_state=0)])
+def test_sklearn_estimator_contract(estimator, check):
+    check(estimator)

@@ -1,0 +1,70 @@
+"""Plot functions draw the data they are given (checked on the axes), and one real render."""
+
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from custseg.report import plots
+from custseg.report.figures import save_figure
+
+
+@pytest.fixture
+def ax():
+    return Figure().add_subplot()
+
+
+def test_histogram_counts_every_value(ax):
+    values = np.array([1, 2, 2, 3, 3, 3], dtype=float)
+    plots.histogram(ax, values, "Age", bins=3)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [1, 2, 3]
+    assert ax.get_xlabel() == "Age"
+    assert ax.get_ylabel() == "Customers"
+    assert "Age" in ax.get_title()
+
+
+def test_feature_scatter_groups_by_hue(ax):
+    x, y = np.arange(4.0), np.arange(4.0) * 10
+    hue = np.array(["Male", "Female", "Male", "Female"], dtype=object)
+    plots.feature_scatter(ax, x, y, "Income", "Score", hue=hue, hue_name="Gender")
+    groups = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert groups == {"Female": [[1, 10], [3, 30]], "Male": [[0, 0], [2, 20]]}
+    assert ax.get_legend().get_title().get_text() == "Gender"
+
+
+def test_scatter_samples_large_inputs(ax):
+    n = plots.SCATTER_MAX_POINTS * 3
+    plots.feature_scatter(ax, np.arange(n, dtype=float), np.zeros(n), "x", "y")
+    assert len(ax.collections[0].get_offsets()) == plots.SCATTER_MAX_POINTS
+    assert "random 20,000 of 60,000" in ax.get_title()
+
+
+def test_elbow_marks_chosen_k(ax):
+    plots.elbow(ax, [1, 2, 3], [30.0, 10.0, 8.0], chosen_k=2)
+    line, marker = ax.lines
+    assert line.get_ydata().tolist() == [30.0, 10.0, 8.0]
+    assert marker.get_xdata().tolist() == [2]
+    assert marker.get_ydata().tolist() == [10.0]
+
+
+def test_segment_map_draws_each_segment_and_centroids(ax):
+    x = np.array([0.0, 0.2, 5.0, 5.2])
+    y = np.array([0.0, 0.2, 5.0, 5.2])
+    labels = np.array([0, 0, 1, 1])
+    centers = np.array([[0.1, 0.1], [5.1, 5.1]])
+    plots.segment_map(ax, x, y, labels, centers, "Income", "Score")
+    by_label = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert by_label["Segment 0"] == [[0.0, 0.0], [0.2, 0.2]]
+    assert by_label["Segment 1"] == [[5.0, 5.0], [5.2, 5.2]]
+    assert np.allclose(by_label["Centroid"], centers)
+
+
+def test_real_render_is_a_png_with_content(tmp_path):
+    path = save_figure(lambda ax: plots.histogram(ax, np.arange(100.0), "x"), tmp_path / "h.png")
+    image = mpimg.imread(path)
+    assert image.shape[0] > 300
+    assert image.shape[1] > 500
+    assert image[..., :3].std() > 0.05  # not a blank canvas
