@@ -9,8 +9,8 @@ Public API (imported lazily, so ``import custseg`` is cheap):
 Examples
 --------
 >>> import custseg
->>> custseg.__version__ == custseg._version.__version__
-True
+>>> custseg.__version__.count(".")
+2
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from custseg import _version
 from custseg._version import __version__
 
 if TYPE_CHECKING:
@@ -46,5 +45,3 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
-
-del _version
