@@ -24,6 +24,7 @@ from custseg.config import (
     DEFAULT_SEED,
     RunConfig,
 )
+from custseg.data.columns import parse_column_map
 from custseg.exceptions import (
     ConfigError,
     CustsegError,
@@ -126,12 +127,14 @@ def main_callback(
 
 InputArg = Annotated[
     Path | None,
-    typer.Argument(help="Customer table (CSV). Default: the bundled Mall Customers data.",
+    typer.Argument(help="Customer table: CSV, Parquet or Excel (.xlsx). "
+                        "[default: the bundled Mall Customers data]",
                    show_default=False),
 ]
 FeaturesOpt = Annotated[
     list[str] | None,
     typer.Option("--features", "-f",
+                 metavar="COLUMN",
                  help="Numeric columns to segment on; repeat the option or separate with commas. "
                       f"[default: {', '.join(DEFAULT_FEATURES)}]", show_default=False),
 ]
@@ -141,6 +144,16 @@ IdOpt = Annotated[str | None, typer.Option(
     "--id-column", help=f"Column identifying a customer. [default: {DEFAULT_ID_COLUMN}; "
                         "when absent from the input, rows are identified by row number]",
     show_default=False)]
+FormatOpt = Annotated[str | None, typer.Option(
+    "--format", help="Input format: csv, parquet or excel. [default: from the file extension]",
+    show_default=False)]
+ColumnMapOpt = Annotated[list[str] | None, typer.Option(
+    "--column-map", metavar="OLD=NEW",
+    help="Use the file's column OLD as NEW (repeatable), e.g. 'Income=Annual Income (k$)'.",
+    show_default=False)]
+OnInvalidOpt = Annotated[str, typer.Option(
+    "--on-invalid", help="Invalid rows: 'reject' writes them to rejected_rows.csv with a reason; "
+                         "'fail' stops the run.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]
@@ -155,6 +168,9 @@ def run(
     out: OutOpt = DEFAULT_OUT,
     seed: SeedOpt = DEFAULT_SEED,
     id_column: IdOpt = None,
+    format: FormatOpt = None,
+    column_map: ColumnMapOpt = None,
+    on_invalid: OnInvalidOpt = "reject",
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -165,6 +181,8 @@ def run(
     config = RunConfig(
         input=input, features=split_features(features), k=k, out=out, seed=seed,
         id_column=id_column or DEFAULT_ID_COLUMN, id_column_required=id_column is not None,
+        format=format, column_map=tuple(parse_column_map(column_map).items()),
+        on_invalid=on_invalid,
     )
     if quiet:
         result = run_pipeline(config, progress=NullProgress())

@@ -15,6 +15,8 @@ DEFAULT_SEED = 42
 #: k-means++ starts per fit. scikit-learn's single start lands in clearly worse partitions on
 #: Mall-like data; ten starts reach the best known partition of the Mall data for every seed.
 DEFAULT_N_INIT = 10
+#: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
+ON_INVALID = ("reject", "fail")
 #: The elbow figure shows inertia for K = 1 .. ELBOW_K_MAX, as the seed project does.
 ELBOW_K_MAX = 10
 
@@ -40,6 +42,12 @@ class RunConfig:
         number is used instead.
     n_init : int, default 10
         k-means++ initialisations per fit; the best one (lowest inertia) is kept.
+    format : {"csv", "parquet", "excel"} or None, default None
+        Input format; ``None`` means: from the file extension.
+    column_map : tuple of (str, str), default ()
+        ``(name in file, name wanted)`` renames, as ``--column-map OLD=NEW``.
+    on_invalid : {"reject", "fail"}, default "reject"
+        What to do with invalid rows: write them to ``rejected_rows.csv``, or stop.
 
     Raises
     ------
@@ -64,6 +72,9 @@ class RunConfig:
     id_column: str = DEFAULT_ID_COLUMN
     n_init: int = DEFAULT_N_INIT
     elbow_k_max: int = ELBOW_K_MAX
+    format: str | None = None
+    column_map: tuple[tuple[str, str], ...] = ()
+    on_invalid: str = "reject"
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -79,6 +90,11 @@ class RunConfig:
         dupes = sorted({f for f in self.features if self.features.count(f) > 1})
         if dupes:
             raise ConfigError(f"Feature {dupes[0]!r} is listed twice in --features.")
+        if self.on_invalid not in ON_INVALID:
+            raise ConfigError(
+                f"--on-invalid must be one of {', '.join(ON_INVALID)} (got {self.on_invalid!r}).")
+        column_map = self.column_map.items() if isinstance(self.column_map, dict) else self.column_map
+        object.__setattr__(self, "column_map", tuple((str(a), str(b)) for a, b in column_map))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "out", Path(self.out))
         if self.input is not None:

@@ -51,29 +51,40 @@ def make_scaler(kind: str = "standard") -> StandardScaler:
 
 
 def feature_matrix(validated: ValidatedTable) -> FeatureMatrix:
-    """The matrix to cluster, after checking each feature can separate customers.
+    """The matrix to cluster: the validated feature values, named."""
+    return FeatureMatrix(values=validated.values, names=validated.features)
+
+
+def check_features(features: FeatureMatrix, k: int, validated: ValidatedTable) -> None:
+    """Raise unless ``features`` can hold ``k`` segments.
 
     Raises
     ------
     DataValidationError
-        If a feature has the same value for every valid row.
+        If there are fewer valid rows than ``k``, or a feature has one value for every row.
     """
-    values = validated.values
-    for j, name in enumerate(validated.features):
-        column = values[:, j]
-        if column.size and np.all(column == column[0]):
-            raise DataValidationError(
-                f"Feature {name!r} has the same value ({column[0]:g}) in all {column.size} valid "
-                f"rows of {validated.source.name}, so it cannot separate segments. "
-                "Remove it from --features."
-            )
-    return FeatureMatrix(values=values, names=validated.features)
-
-
-def check_enough_rows(n_rows: int, k: int, source_name: str) -> None:
-    """Raise when there are fewer valid rows than segments asked for."""
-    if n_rows < k:
+    name = validated.source.name
+    rejected = f" ({len(validated.rejects)} rejected)" if len(validated.rejects) else ""
+    if features.n_rows < k:
         raise DataValidationError(
-            f"Only {n_rows} valid row(s) in {source_name}, fewer than K={k} segments. "
-            "Use a smaller --k, or check rejected_rows.csv."
+            f"Only {features.n_rows} valid row(s) in {name}{rejected}, fewer than K={k} segments. "
+            "Use a smaller --k, or fix the rejected rows."
+        )
+    values = features.values
+    for j, feature in enumerate(features.names):
+        column = values[:, j]
+        if column.size > 1 and np.all(column == column[0]):
+            raise DataValidationError(
+                f"Feature {feature!r} has the same value ({column[0]:g}) in all {column.size} valid "
+                f"rows of {name}, so it cannot separate segments. Remove it from --features."
+            )
+
+
+def check_distinct(features: FeatureMatrix, k: int, sizes: np.ndarray, source_name: str) -> None:
+    """Raise when K-Means left a segment empty: there are fewer distinct customers than K."""
+    if np.any(sizes == 0):
+        distinct = len(np.unique(features.values, axis=0))
+        raise DataValidationError(
+            f"Only {distinct} distinct combination(s) of feature values in {source_name}, "
+            f"fewer than K={k} segments. Use a smaller --k, or add features."
         )

@@ -17,7 +17,7 @@ from custseg.config import RunConfig
 from custseg.data.readers import RawTable, from_dataframe, read_table
 from custseg.data.validate import ValidatedTable, validate
 from custseg.datasets import mall_customers_path
-from custseg.features import FeatureMatrix, check_enough_rows, feature_matrix
+from custseg.features import FeatureMatrix, check_distinct, check_features, feature_matrix
 from custseg.metrics import silhouette
 from custseg.model import Segmenter
 from custseg.profile import SegmentProfiles, profile_segments
@@ -105,21 +105,24 @@ def load(config: RunConfig, data: pd.DataFrame | None = None) -> RawTable:
     """Stage 1: read the input named by ``config`` (or wrap ``data``)."""
     if data is not None:
         return from_dataframe(data)
-    return read_table(config.input if config.input is not None else mall_customers_path())
+    return read_table(config.input if config.input is not None else mall_customers_path(),
+                      config.format)
 
 
 def check(raw: RawTable, config: RunConfig) -> ValidatedTable:
     """Stage 2: validate; clean rows and rejects."""
-    return validate(raw, config.features, config.id_column, id_required=config.id_column_required)
+    return validate(raw, config.features, config.id_column, id_required=config.id_column_required,
+                    column_map=dict(config.column_map), on_invalid=config.on_invalid)
 
 
 def fit_segments(features: FeatureMatrix, validated: ValidatedTable, config: RunConfig
                  ) -> Segmenter:
     """Stage 4: fit the segmenter on the feature matrix (columns named as in the input)."""
-    check_enough_rows(features.n_rows, config.k, validated.source.name)
+    check_features(features, config.k, validated)
     X = pd.DataFrame(features.values, columns=list(validated.feature_columns), copy=False)
-    segmenter = Segmenter(config.k, n_init=config.n_init, random_state=config.seed)
-    return segmenter.fit(X)
+    segmenter = Segmenter(config.k, n_init=config.n_init, random_state=config.seed).fit(X)
+    check_distinct(features, config.k, segmenter.cluster_sizes_, validated.source.name)
+    return segmenter
 
 
 def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,

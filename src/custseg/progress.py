@@ -67,7 +67,5 @@ class RichProgress:
         def advance(amount: float = 1) -> None:
             self._progress.advance(task_id, amount)
 
-        try:
-            yield advance
-        finally:
-            self._progress.update(task_id, completed=total if total else 1)
+        yield advance  # on error the bar stays where it stopped
+        self._progress.update(task_id, completed=total if total else 1)

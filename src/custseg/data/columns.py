@@ -117,7 +117,8 @@ def resolve_column(
     return None
 
 
-def missing_column_error(wanted: str, present: Sequence[str], source_name: str) -> DataValidationError:
+def missing_column_error(wanted: str, present: Sequence[str], source_name: str,
+                         option: str = "--features") -> DataValidationError:
     """The error for a column that is not in the input: lists what is there and the closest."""
     listed = ", ".join(repr(p) for p in present) if present else "(none)"
     keys = {normalise(p): p for p in present}
@@ -125,5 +126,5 @@ def missing_column_error(wanted: str, present: Sequence[str], source_name: str) 
     hint = f" Did you mean {keys[close[0]]!r}?" if close else ""
     return DataValidationError(
         f"Column {wanted!r} not found in {source_name}. Columns present: {listed}.{hint} "
-        "Use --features or --column-map OLD=NEW."
+        f"Use {option} or --column-map OLD=NEW."
     )

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from custseg.data.rejects import REJECT_COLUMNS, Reason, empty_rejects
-from custseg.exceptions import ConfigError, InputFileError
+from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 
 #: Formats we read, keyed by the name ``--format`` takes; values are the file extensions.
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -151,18 +151,20 @@ def read_table(path: str | Path, fmt: str | None = None) -> RawTable:
     try:
         size = path.stat().st_size
         if size == 0:
-            raise InputFileError(f"Input file {path.name} is empty. Export the customer table again.")
+            raise _empty(path)
         reader = {"csv": _read_csv, "parquet": _read_parquet, "excel": _read_excel}[kind]
         raw = reader(path, size)
     except PermissionError as exc:
         raise InputFileError(f"Cannot read {path.name}: permission denied. Check its permissions.") from exc
     if raw.table.num_rows == 0 and raw.parse_rejects.empty:
-        from custseg.exceptions import DataValidationError
-
         raise DataValidationError(
             f"{path.name} has a header but no customer rows. Export the table with its data."
         )
     return raw
+
+
+def _empty(path: Path) -> DataValidationError:
+    return DataValidationError(f"Input file {path.name} is empty. Export the customer table again.")
 
 
 def from_dataframe(frame: pd.DataFrame, name: str = "<data frame>") -> RawTable:
@@ -253,16 +255,16 @@ def _read_csv(path: Path, size: int) -> RawTable:
     sha, encoding = _sha256_and_encoding(path)
     with path.open("rb") as fh:
         sample_bytes = fh.read(_SNIFF_BYTES)
+    if encoding != "utf-16" and b"\x00" in sample_bytes:
+        raise InputFileError(
+            f"{path.name} is not a text table (it holds binary data). Export the customers as "
+            "CSV, or name the real format with --format parquet|excel."
+        )
     sample = sample_bytes.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="replace")
     if not sample.strip():
-        raise InputFileError(f"Input file {path.name} is empty. Export the customer table again.")
+        raise _empty(path)
     delimiter = _sniff_delimiter(sample)
-    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise InputFileError(
-            f"{path.name} has no header row. custseg needs column names in the first row."
-        )
+    header = _name_unnamed(next(csv.reader(io.StringIO(sample), delimiter=delimiter)))
     _check_header(header, path.name)
 
     def read(use_threads: bool) -> tuple[pa.Table, list]:
@@ -323,6 +325,11 @@ def _read_csv(path: Path, size: int) -> RawTable:
     return RawTable(table, row_numbers, parse_rejects, source)
 
 
+def _name_unnamed(header: list[str]) -> list[str]:
+    """Strip names; name empty ones as pandas does (``Unnamed: 5``), e.g. for trailing commas."""
+    return [h.strip() or f"Unnamed: {i}" for i, h in enumerate(header)]
+
+
 def _check_header(header: list[str], name: str) -> None:
     seen: set[str] = set()
     for column in header:
@@ -370,9 +377,9 @@ def _read_excel(path: Path, size: int) -> RawTable:
             f"Cannot read {path.name} as an Excel workbook ({_first_line(exc)}). "
             "Save it as .xlsx, or export it as CSV."
         ) from exc
-    header = [str(c).strip() for c in frame.columns]
-    if any(h.startswith("Unnamed:") for h in header) and frame.empty:
-        raise InputFileError(f"Input file {path.name} is empty. Export the customer table again.")
+    if frame.columns.empty:
+        raise _empty(path)
+    header = _name_unnamed([str(c) for c in frame.columns])
     frame.columns = header
     _check_header(header, path.name)
     # pandas reads blank cells as NaN; keep them as empty text, as the CSV reader does.

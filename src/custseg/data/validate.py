@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custseg.config import ON_INVALID
 from custseg.data.columns import canonical_name, missing_column_error, resolve_column
 from custseg.data.readers import RawTable, SourceInfo
 from custseg.data.rejects import REJECT_COLUMNS, Reason, combine
@@ -33,7 +34,6 @@ MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
 _INFINITY = r"^[+-]?(inf|infinity)$"
-ON_INVALID = ("reject", "fail")
 
 # Check codes, in the order a row's reason is chosen within one column.
 _OK, _MISSING, _NON_NUMERIC, _INFINITE, _RANGE = 0, 1, 2, 3, 4
@@ -221,7 +221,7 @@ def validate(
         raise ConfigError(f"Two features name the same column {sorted(dupes)[0]!r} of {name}.")
     id_col = resolve_column(id_column, present, column_map) if id_column else None
     if id_column and id_col is None and id_required:
-        raise missing_column_error(id_column, present, name)
+        raise missing_column_error(id_column, present, name, option="--id-column")
 
     n = table.num_rows
     decimal_comma = raw.source.delimiter in (";", "\t")
@@ -264,10 +264,10 @@ def validate(
         )
     keep = ~rejected
     if not keep.any():
-        top = rejects["reason"].value_counts().index[0] if len(rejects) else "no rows"
         raise DataValidationError(
             f"No valid rows left in {name}: all {raw.n_input} rows were rejected "
-            f"(most often: {top}). Check --features and the file's columns."
+            f"(most often: {_most_common_problem(rejects)}). Fix those values, or choose other "
+            "columns with --features."
         )
     if not keep.all():
         table = table.filter(pa.array(keep))
@@ -284,6 +284,14 @@ def validate(
         n_input=raw.n_input,
         source=raw.source,
     )
+
+
+def _most_common_problem(rejects: pd.DataFrame) -> str:
+    if rejects.empty:
+        return "no rows"
+    counts = rejects.groupby(["column", "reason"], dropna=False, sort=True).size()
+    column, reason = counts.idxmax()
+    return f"{column!r}: {reason}" if isinstance(column, str) else str(reason)
 
 
 def _record(reason_col: np.ndarray, reason_code: np.ndarray, failed: np.ndarray, column: int,

@@ -49,7 +49,7 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
                 pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
             )
             if pc.any(risky).as_py():
-                column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+                column = pc.if_else(risky, pc.utf8_replace_slice(column, 0, 0, "'"), column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
@@ -94,6 +94,9 @@ def write_json(data: object, path: Path) -> Path:
 def check_writable(out: Path) -> None:
     """Fail early, before any work, if ``out`` cannot be created or written."""
     parent = _existing_parent(out)
+    if not parent.is_dir():
+        raise OutputError(f"Cannot create output folder {out}: {parent} is a file. "
+                          "Choose a folder with --out.")
     if out.exists() and not out.is_dir():
         raise OutputError(f"Output path {out} is a file, not a folder. Choose a folder with --out.")
     if not os.access(parent, os.W_OK | os.X_OK) or (out.is_dir() and not os.access(out, os.W_OK)):
@@ -104,7 +107,7 @@ def check_writable(out: Path) -> None:
 
 def _existing_parent(out: Path) -> Path:
     parent = out.absolute().parent
-    while not parent.exists():
+    while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     return parent
 

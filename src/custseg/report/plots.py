@@ -68,9 +68,11 @@ def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name:
     if hue is None:
         ax.scatter(x, y, s=14, alpha=0.7, color=PALETTE[0])
     else:
-        hue = np.asarray(hue, dtype=object)[idx]
-        for i, level in enumerate(sorted({str(h) for h in hue})):
-            mask = hue.astype(str) == level
+        # Blank categories get a visible name (matplotlib drops empty legend labels).
+        hue = np.array(["(missing)" if h is None or str(h).strip() == "" else str(h)
+                        for h in np.asarray(hue, dtype=object)[idx]], dtype=object)
+        for i, level in enumerate(sorted(set(hue))):
+            mask = hue == level
             ax.scatter(x[mask], y[mask], s=14, alpha=0.7, color=PALETTE[i % len(PALETTE)],
                        label=level)
         ax.legend(title=hue_name, frameon=False)
