@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,13 @@ import pytest
 from custseg.config import RunConfig
 from custseg.datasets import mall_customers_path
 from custseg.pipeline import RunResult, run
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Parallel workers each running multi-threaded OpenMP/BLAS on 2 cores thrash (7x slower);
+    # one thread per worker keeps both cores busy without oversubscription.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"

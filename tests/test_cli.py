@@ -25,6 +25,7 @@ def test_run_prints_segment_table_and_silhouette(tmp_path):
     for text in ["55.3", "49.5", "86.5", "82.1", "25.7", "79.4", "88.2", "17.1", "26.3", "20.9"]:
         assert text in out
     assert "Silhouette (scaled features): 0.5547" in out
+    assert "K = 5 (clear): 5 segments:" in out
     assert "200 read = 200 segmented + 0 rejected" in out
     assert (tmp_path / "out" / "mall_customers_clustered.csv").exists()
 
@@ -46,7 +47,9 @@ def test_help_describes_every_option_with_default(args):
         assert "--version" in text
         return
     for option, default in [("--features", "Annual Income (k$), Spending Score (1-100)"),
-                            ("--k", "5"), ("--out", "segmentation_output"), ("--seed", "42"),
+                            ("--k", "auto"), ("--k-min", "2"), ("--k-max", "10"),
+                            ("--min-segment-share", "0.01"),
+                            ("--out", "segmentation_output"), ("--seed", "42"),
                             ("--id-column", "CustomerID"), ("--quiet", None)]:
         assert option in text
         if default:
@@ -59,6 +62,34 @@ def test_features_accepts_commas_and_repeats(tmp_path):
                                  "--features", "Spending Score (1-100)"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figures" / "hist_age.png").exists()
+
+
+def test_choose_k_prints_every_criterion_and_writes_figures(tmp_path):
+    result = runner.invoke(app, ["choose-k", "--features", "Age,Annual Income (k$),Spending Score (1-100)",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for header in ["Inertia", "Silh.", "CH", "DB", "Gap±SE", "Stab.", "Min seg.", "Votes"]:
+        assert header in out
+    assert "Picks: elbow" in out
+    assert " segments: " in out
+    assert "criteria agree" in out
+    assert (tmp_path / "k_selection.json").exists()
+    assert (tmp_path / "figures" / "elbow.png").exists()
+    assert (tmp_path / "figures" / "k_criteria.png").exists()
+
+
+def test_choose_k_on_mall_chooses_5(tmp_path):
+    result = runner.invoke(app, ["choose-k", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "K = 5 (clear)." in result.stdout
+
+
+def test_forced_k(tmp_path):
+    result = runner.invoke(app, ["run", "--k", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "3 customer segments" in result.stdout
+    assert "K = 3 forced with --k" in " ".join(result.stdout.split())
 
 
 def test_version():
@@ -87,7 +118,10 @@ def test_installed_command_runs_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_seed_script_does_what_custseg_run_does(tmp_path):
-    runner.invoke(app, ["run", "-q", "--out", str(tmp_path / "cli")])
+    # Both as subprocesses: same environment (thread counts) as a user gets.
+    exe = Path(sys.executable).with_name("custseg")
+    subprocess.run([str(exe), "run", "-q", "--out", str(tmp_path / "cli")], check=True,
+                   env=_subprocess_env(), timeout=300)
     done = subprocess.run([sys.executable, str(ROOT / "customer_segmentation.py")], cwd=tmp_path,
                           capture_output=True, text=True, env=_subprocess_env(), timeout=300)
     assert done.returncode == 0, done.stderr

@@ -45,7 +45,7 @@ CASES = [
     ("missing id column asked for", "mall.csv", HEADER + _rows(20), ["--id-column", "client"], 4,
      f"Column 'client' not found in mall.csv. Columns present: {PRESENT}. "
      "Use --id-column or --column-map OLD=NEW."),
-    ("fewer valid rows than K", "few.csv", HEADER + _rows(3) + "9,Male,20,,50\n", [], 4,
+    ("fewer valid rows than K", "few.csv", HEADER + _rows(3) + "9,Male,20,,50\n", ["--k", "5"], 4,
      "Only 3 valid row(s) in few.csv (1 rejected), fewer than K=5 segments. Use a smaller --k, "
      "or fix the rejected rows."),
     ("K larger than rows", "mall.csv", HEADER + _rows(20), ["--k", "21"], 4,
@@ -55,11 +55,19 @@ CASES = [
      "Feature 'Annual Income (k$)' has the same value (50) in all 29 valid rows of flat.csv, so it "
      "cannot separate segments. Remove it from --features."),
     ("too few distinct customers", "dupes.csv",
-     HEADER + "".join(f"{i},Male,30,{50 + i % 2},{60 + i % 2}\n" for i in range(1, 30)), [], 4,
+     HEADER + "".join(f"{i},Male,30,{50 + i % 2},{60 + i % 2}\n" for i in range(1, 30)), ["--k", "5"], 4,
      "Only 2 distinct combination(s) of feature values in dupes.csv, fewer than K=5 segments. "
      "Use a smaller --k, or add features."),
     ("K below 1", "mall.csv", HEADER + _rows(20), ["--k", "0"], 2, "K must be at least 1 (got --k 0)."),
     ("negative K", "mall.csv", HEADER + _rows(20), ["--k", "-3"], 2, "K must be at least 1 (got --k -3)."),
+    ("K not a number", "mall.csv", HEADER + _rows(20), ["--k", "five"], 2,
+     "K must be a whole number or 'auto' (got --k 'five')."),
+    ("empty K range", "mall.csv", HEADER + _rows(20), ["--k-min", "6", "--k-max", "4"], 2,
+     "--k-max (4) must be at least --k-min (6)."),
+    ("K range from 1", "mall.csv", HEADER + _rows(20), ["--k-min", "1"], 2,
+     "--k-min must be at least 2 (got 1); K = 1 is always compared."),
+    ("bad min share", "mall.csv", HEADER + _rows(20), ["--min-segment-share", "1.5"], 2,
+     "--min-segment-share must be in [0, 1) (got 1.5)."),
     ("unknown extension", "customers.dat", HEADER + _rows(20), [], 3,
      "Cannot tell the format of customers.dat from its extension '.dat'. Use a file ending in .csv, "
      ".txt, .tsv, .parquet, .pq, .xlsx, .xlsm, or name the format with --format csv|parquet|excel."),

@@ -59,7 +59,8 @@ def test_pickle_reproduces_cluster_column(mall_run: RunResult):
 def test_figures_written(mall_run: RunResult):
     names = {p.name for key, p in mall_run.outputs.items() if key.startswith("figure:")}
     assert names == {"hist_annual_income_k.png", "hist_spending_score_1_100.png",
-                     "scatter_features.png", "elbow.png", "segments.png"}
+                     "scatter_features.png", "elbow.png", "k_criteria.png", "segments.png",
+                     "silhouette.png"}
     for key, path in mall_run.outputs.items():
         if key.startswith("figure:"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -85,8 +86,46 @@ def test_run_on_a_data_frame(tmp_path, mall_df):
     assert sum(result.profiles.sizes) == 200
 
 
-def test_elbow_covers_k_1_to_10(mall_run: RunResult):
-    assert mall_run.elbow.ks == tuple(range(1, 11))
-    # K = 1 on standardised data: inertia = rows x features.
-    assert mall_run.elbow.inertias[0] == pytest.approx(200 * 2)
-    assert list(mall_run.elbow.inertias) == sorted(mall_run.elbow.inertias, reverse=True)
+def test_k_chosen_automatically_by_default(mall_run: RunResult):
+    assert mall_run.config.k == "auto"
+    assert mall_run.k == 5
+    assert mall_run.k_selection.confidence == "clear"
+    inertia = mall_run.k_selection.table["inertia"]
+    assert list(inertia.index) == list(range(1, 11))
+    assert inertia[1] == pytest.approx(200 * 2)  # K = 1, standardised: rows x features
+
+
+def test_forced_k_is_used_and_evidence_still_computed(tmp_path):
+    result = segment(RunConfig(k=3))
+    assert result.k == 3
+    assert result.k_selection.forced
+    assert result.k_selection.recommended_k == 5
+    assert result.k_selection.explanation.startswith("K = 3 forced with --k")
+
+
+def test_summary_file_records_k_selection_and_segments(mall_run: RunResult):
+    import json
+
+    data = json.loads(mall_run.outputs["summary"].read_text())
+    assert data["k"] == 5
+    assert data["k_selection"]["chosen_k"] == 5
+    assert data["k_selection"]["confidence"] == "clear"
+    assert len(data["k_selection"]["per_k"]) == 10
+    assert [s["size"] for s in data["segments"]] == [81, 39, 35, 23, 22]
+    assert data["rows"] == {"input": 200, "clustered": 200, "rejected": 0}
+    assert data["metrics"]["silhouette"] == pytest.approx(MALL_SILHOUETTE, abs=5e-5)
+    assert len(data["run"]["input"]["sha256"]) == 64
+
+
+def test_uniform_noise_run_gives_one_segment_unless_forced(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"CustomerID": range(1, 401),
+                       "Annual Income (k$)": rng.uniform(15, 140, 400).round(1),
+                       "Spending Score (1-100)": rng.integers(1, 101, 400)})
+    auto = run(data=df, out=tmp_path / "auto")
+    assert auto.k_selection.confidence == "no structure"
+    assert auto.k == 1
+    assert auto.profiles.sizes.tolist() == [400]
+    forced = run(data=df, out=tmp_path / "forced", k=4)
+    assert forced.k == 4
+    assert forced.k_selection.confidence == "no structure"

@@ -64,14 +64,14 @@ def _count_rows(path) -> int:
 
 @pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=messy_csv(), k=st.integers(1, 5))
+@given(data=messy_csv(), k=st.one_of(st.integers(1, 5), st.just("auto")))
 def test_cli_never_crashes_and_never_loses_a_row(tmp_path_factory, data, k):
     content, records = data
     folder = tmp_path_factory.mktemp("prop")
     path = folder / "export.csv"
     path.write_bytes(content)
     out = folder / "out"
-    result = runner.invoke(app, ["run", str(path), "--k", str(k), "--out", str(out), "-q"])
+    result = runner.invoke(app, ["run", str(path), "--k", str(k), "--k-max", "4", "--out", str(out), "-q"])
     assert "Traceback" not in result.output
     if result.exit_code == 0:
         clustered = _count_rows(out / "export_clustered.csv")
@@ -87,13 +87,13 @@ def test_cli_never_crashes_and_never_loses_a_row(tmp_path_factory, data, k):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=messy_csv(), k=st.integers(1, 5))
+@given(data=messy_csv(), k=st.one_of(st.integers(1, 5), st.just("auto")))
 def test_library_accounts_for_every_row(tmp_path_factory, data, k):
     content, records = data
     path = tmp_path_factory.mktemp("prop") / "export.csv"
     path.write_bytes(content)
     try:
-        result = segment(RunConfig(input=path, k=k, n_init=2, elbow_k_max=3))
+        result = segment(RunConfig(input=path, k=k, n_init=2, k_max=3))
     except CustsegError as exc:
         assert "\n" not in str(exc)
         return

@@ -4,6 +4,7 @@ Public API (imported lazily, so ``import custseg`` is cheap):
 
 - :class:`Segmenter`: scikit-learn style estimator (``fit``, ``predict``, ``transform``...).
 - :func:`run`: the whole pipeline, outputs written; :func:`segment`: the same, nothing written.
+- :func:`evaluate_k`: the evidence for K (what ``custseg choose-k`` prints).
 - :class:`RunConfig`: options of a run; :class:`RunResult`: what a run computed.
 
 Examples
@@ -23,7 +24,7 @@ from custseg._version import __version__
 if TYPE_CHECKING:
     from custseg.config import RunConfig
     from custseg.model import Segmenter
-    from custseg.pipeline import RunResult, run, segment
+    from custseg.pipeline import KChoiceResult, RunResult, evaluate_k, run, segment
 
 _LAZY = {
     "RunConfig": "custseg.config",
@@ -31,9 +32,20 @@ _LAZY = {
     "RunResult": "custseg.pipeline",
     "run": "custseg.pipeline",
     "segment": "custseg.pipeline",
+    "evaluate_k": "custseg.pipeline",
+    "KChoiceResult": "custseg.pipeline",
 }
 
-__all__ = ["RunConfig", "RunResult", "Segmenter", "__version__", "run", "segment"]
+__all__ = [
+    "KChoiceResult",
+    "RunConfig",
+    "RunResult",
+    "Segmenter",
+    "__version__",
+    "evaluate_k",
+    "run",
+    "segment",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -44,4 +56,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-

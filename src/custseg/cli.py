@@ -5,6 +5,7 @@ Nothing here computes anything; every command is a thin shell over the Python AP
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -13,13 +14,15 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from custseg import __version__
 from custseg.config import (
     DEFAULT_FEATURES,
     DEFAULT_ID_COLUMN,
     DEFAULT_K,
+    DEFAULT_K_MAX,
+    DEFAULT_K_MIN,
+    DEFAULT_MIN_SEGMENT_SHARE,
     DEFAULT_OUT,
     DEFAULT_SEED,
     RunConfig,
@@ -54,7 +57,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out_console = Console()
+# Piped output (files, CI logs) gets room for the wide tables instead of rich's 80 columns.
+out_console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -159,12 +163,40 @@ TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]
 
 
+KOpt = Annotated[str, typer.Option(
+    "--k", "-k", help="Number of segments, or 'auto' to choose it from the data.")]
+KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K compared.")]
+KMaxOpt = Annotated[int, typer.Option("--k-max", help="Largest K compared.")]
+MinShareOpt = Annotated[float, typer.Option(
+    "--min-segment-share",
+    help="With --k auto, a K leaving a segment under this share of customers is not chosen.")]
+
+
+def build_config(input: Path | None, features: list[str] | None, id_column: str | None,
+                 column_map: list[str] | None, **options: object) -> RunConfig:
+    """A RunConfig from the options every command shares."""
+    return RunConfig(
+        input=input, features=split_features(features),
+        id_column=id_column or DEFAULT_ID_COLUMN, id_column_required=id_column is not None,
+        column_map=tuple(parse_column_map(column_map).items()), **options,
+    )
+
+
+def _progress(quiet: bool):
+    from custseg.progress import NullProgress, RichProgress
+
+    return contextlib.nullcontext(NullProgress()) if quiet else RichProgress(err_console)
+
+
 @app.command()
 @handles_errors
 def run(
     input: InputArg = None,
     features: FeaturesOpt = None,
-    k: Annotated[int, typer.Option("--k", "-k", help="Number of segments.")] = DEFAULT_K,
+    k: KOpt = str(DEFAULT_K),
+    k_min: KMinOpt = DEFAULT_K_MIN,
+    k_max: KMaxOpt = DEFAULT_K_MAX,
+    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
     out: OutOpt = DEFAULT_OUT,
     seed: SeedOpt = DEFAULT_SEED,
     id_column: IdOpt = None,
@@ -174,46 +206,49 @@ def run(
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
-    """Segment customers and write the clustered data, model and figures."""
+    """Segment customers: choose K, fit, and write the clustered data, model and figures."""
+    from custseg import console
     from custseg.pipeline import run as run_pipeline
-    from custseg.progress import NullProgress, RichProgress
 
-    config = RunConfig(
-        input=input, features=split_features(features), k=k, out=out, seed=seed,
-        id_column=id_column or DEFAULT_ID_COLUMN, id_column_required=id_column is not None,
-        format=format, column_map=tuple(parse_column_map(column_map).items()),
-        on_invalid=on_invalid,
-    )
-    if quiet:
-        result = run_pipeline(config, progress=NullProgress())
-        return
-    with RichProgress(err_console) as progress:
+    config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
+                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
+                          on_invalid=on_invalid)
+    with _progress(quiet) as progress:
         result = run_pipeline(config, progress=progress)
-    print_run_summary(result)
+    if not quiet:
+        console.print_run_summary(out_console, result)
 
 
-def print_run_summary(result) -> None:
-    """The per-segment table, quality and row accounting, and the files written."""
-    features = result.features.names
-    table = Table(title=f"{result.k} customer segments", title_justify="left")
-    table.add_column("Cluster", justify="right")
-    table.add_column("Customers", justify="right")
-    table.add_column("Share", justify="right")
-    for name in features:
-        table.add_column(f"Mean {name}", justify="right")
-    for cluster, row in result.profiles.table.iterrows():
-        table.add_row(str(cluster), f"{int(row['size']):,}", f"{row['share']:.1%}",
-                      *[f"{row[f'mean {name}']:.1f}" for name in features])
-    out_console.print(table)
-    out_console.print(f"Silhouette (scaled features): {result.silhouette:.4f}", markup=False)
-    out_console.print(
-        f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
-        f"{result.n_rejected:,} rejected", markup=False)
-    out_console.print(f"Outputs in {result.config.out}/:", markup=False)
-    root = result.config.out
-    for path in sorted({p if p.parent == root else p.parent for p in result.outputs.values()}):
-        label = f"{path.relative_to(root)}/" if path.is_dir() else str(path.relative_to(root))
-        out_console.print(f"  {label}", markup=False)
+@app.command("choose-k")
+@handles_errors
+def choose_k(
+    input: InputArg = None,
+    features: FeaturesOpt = None,
+    k_min: KMinOpt = DEFAULT_K_MIN,
+    k_max: KMaxOpt = DEFAULT_K_MAX,
+    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures and "
+                                      "k_selection.json.")] = DEFAULT_OUT / "k_selection",
+    seed: SeedOpt = DEFAULT_SEED,
+    id_column: IdOpt = None,
+    format: FormatOpt = None,
+    column_map: ColumnMapOpt = None,
+    on_invalid: OnInvalidOpt = "reject",
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Compare K = 1..k-max with five criteria, choose K, and explain the choice."""
+    from custseg import console
+    from custseg.pipeline import evaluate_k
+
+    config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
+                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
+                          on_invalid=on_invalid)
+    with _progress(quiet) as progress:
+        result = evaluate_k(config, progress=progress)
+    if not quiet:
+        console.print_k_selection(out_console, result.k_selection)
+        console.print_outputs(out_console, result.config.out, result.outputs)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,7 +9,11 @@ from custseg.exceptions import ConfigError
 
 DEFAULT_FEATURES: tuple[str, ...] = ("Annual Income (k$)", "Spending Score (1-100)")
 DEFAULT_ID_COLUMN = "CustomerID"
-DEFAULT_K = 5
+#: "auto": choose K from the data (see custseg.selection); an integer forces K.
+DEFAULT_K = "auto"
+DEFAULT_K_MIN, DEFAULT_K_MAX = 2, 10
+#: A K whose smallest segment holds less than this share of customers is not chosen.
+DEFAULT_MIN_SEGMENT_SHARE = 0.01
 DEFAULT_OUT = Path("segmentation_output")
 DEFAULT_SEED = 42
 #: k-means++ starts per fit. scikit-learn's single start lands in clearly worse partitions on
@@ -17,8 +21,6 @@ DEFAULT_SEED = 42
 DEFAULT_N_INIT = 10
 #: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
 ON_INVALID = ("reject", "fail")
-#: The elbow figure shows inertia for K = 1 .. ELBOW_K_MAX, as the seed project does.
-ELBOW_K_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,12 @@ class RunConfig:
         The customer table. ``None`` means the bundled Mall Customers data.
     features : tuple of str, default ("Annual Income (k$)", "Spending Score (1-100)")
         Numeric columns to cluster on.
-    k : int, default 5
-        Number of segments.
+    k : int or "auto", default "auto"
+        Number of segments; ``"auto"`` chooses it from the data (:mod:`custseg.selection`).
+    k_min, k_max : int, default 2, 10
+        Range of K compared (always computed, also when K is forced, as evidence).
+    min_segment_share : float, default 0.01
+        With ``k="auto"``, a K leaving a segment under this share of customers is not chosen.
     out : pathlib.Path, default Path("segmentation_output")
         Folder for the outputs.
     seed : int, default 42
@@ -56,8 +62,8 @@ class RunConfig:
 
     Examples
     --------
-    >>> RunConfig(k=4).k
-    4
+    >>> RunConfig(k=4).k, RunConfig(k="4").k, RunConfig().k
+    (4, 4, 'auto')
     >>> RunConfig(k=0)
     Traceback (most recent call last):
     ...
@@ -66,12 +72,14 @@ class RunConfig:
 
     input: Path | None = None
     features: tuple[str, ...] = DEFAULT_FEATURES
-    k: int = DEFAULT_K
+    k: int | str = DEFAULT_K
+    k_min: int = DEFAULT_K_MIN
+    k_max: int = DEFAULT_K_MAX
+    min_segment_share: float = DEFAULT_MIN_SEGMENT_SHARE
     out: Path = DEFAULT_OUT
     seed: int = DEFAULT_SEED
     id_column: str = DEFAULT_ID_COLUMN
     n_init: int = DEFAULT_N_INIT
-    elbow_k_max: int = ELBOW_K_MAX
     format: str | None = None
     column_map: tuple[tuple[str, str], ...] = ()
     on_invalid: str = "reject"
@@ -79,10 +87,13 @@ class RunConfig:
     id_column_required: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int):
-            raise ConfigError(f"K must be a whole number (got --k {self.k!r}).")
-        if self.k < 1:
+        object.__setattr__(self, "k", _parse_k(self.k))
+        if self.k != "auto" and self.k < 1:
             raise ConfigError(f"K must be at least 1 (got --k {self.k}).")
+        check_k_range(self.k_min, self.k_max)
+        if not 0 <= self.min_segment_share < 1:
+            raise ConfigError(
+                f"--min-segment-share must be in [0, 1) (got {self.min_segment_share}).")
         if self.n_init < 1:
             raise ConfigError(f"n_init must be at least 1 (got {self.n_init}).")
         if not self.features:
@@ -100,6 +111,33 @@ class RunConfig:
         if self.input is not None:
             object.__setattr__(self, "input", Path(self.input))
 
+    @property
+    def forced_k(self) -> int | None:
+        """K when the user fixed it, ``None`` with ``k="auto"``."""
+        return None if self.k == "auto" else int(self.k)
+
     def with_(self, **changes: object) -> RunConfig:
         """Return a copy with some options changed (validated again)."""
         return replace(self, **changes)
+
+
+def check_k_range(k_min: int, k_max: int) -> None:
+    """Raise on an empty or invalid K range."""
+    if k_min < 2:
+        raise ConfigError(f"--k-min must be at least 2 (got {k_min}); K = 1 is always compared.")
+    if k_max < k_min:
+        raise ConfigError(f"--k-max ({k_max}) must be at least --k-min ({k_min}).")
+
+
+def _parse_k(k: object) -> int | str:
+    if isinstance(k, str):
+        text = k.strip().lower()
+        if text == "auto":
+            return "auto"
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"K must be a whole number or 'auto' (got --k {k!r}).") from None
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ConfigError(f"K must be a whole number or 'auto' (got --k {k!r}).")
+    return k

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from custseg.engines.base import KMeansFit
-from custseg.engines.local import fit_kmeans
+from custseg.engines.local import fit_kmeans, seed_int
 from custseg.features import make_scaler
 
 
@@ -66,8 +66,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default 5
-        Number of segments.
+    n_clusters : int or "auto", default 5
+        Number of segments; ``"auto"`` chooses it from the data (:func:`custseg.selection.choose_k`).
     scaling : {"standard"}, default "standard"
         How features are scaled before clustering.
     n_init : int, default 10
@@ -78,6 +78,10 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Convergence tolerance (as scikit-learn's KMeans).
     random_state : int, RandomState or None, default None
         Seed for the starts.
+    k_min, k_max : int, default 2, 10
+        Range of K compared when ``n_clusters="auto"``.
+    min_segment_share : float, default 0.01
+        With ``n_clusters="auto"``, a K leaving a segment under this share is not chosen.
 
     Attributes
     ----------
@@ -95,6 +99,8 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Sum of squared scaled distances to the centroids.
     n_iter_ : int
         Lloyd iterations of the kept start.
+    k_selection_ : KSelection or None
+        The evidence for K when ``n_clusters="auto"``.
 
     Examples
     --------
@@ -107,14 +113,18 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     [55.3, 49.5]
     """
 
-    def __init__(self, n_clusters: int = 5, *, scaling: str = "standard", n_init: int = 10,
-                 max_iter: int = 300, tol: float = 1e-4, random_state=None) -> None:
+    def __init__(self, n_clusters: int | str = 5, *, scaling: str = "standard", n_init: int = 10,
+                 max_iter: int = 300, tol: float = 1e-4, random_state=None, k_min: int = 2,
+                 k_max: int = 10, min_segment_share: float = 0.01) -> None:
         self.n_clusters = n_clusters
         self.scaling = scaling
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.k_min = k_min
+        self.k_max = k_max
+        self.min_segment_share = min_segment_share
 
     def fit(self, X, y=None) -> Segmenter:
         """Learn the scaler and the segments from ``X`` (rows = customers, columns = features).
@@ -125,14 +135,24 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
         k = self.n_clusters
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"n_clusters must be a whole number >= 1, got {k!r}.")
-        if X.shape[0] < k:
+        auto = isinstance(k, str) and k == "auto"
+        if not auto and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+            raise ValueError(f"n_clusters must be a whole number >= 1 or 'auto', got {k!r}.")
+        if not auto and X.shape[0] < k:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={k}.")
+        seed = seed_int(self.random_state)
         self.scaler_ = make_scaler(self.scaling).fit(X)
         Z = self.scaler_.transform(X)
-        fit = fit_kmeans(Z, int(k), n_init=self.n_init, seed=self.random_state,
-                         max_iter=self.max_iter, tol=self.tol)
+        self.k_selection_ = None
+        if auto:
+            from custseg.selection import choose_k
+
+            self.k_selection_ = choose_k(Z, k_min=self.k_min, k_max=self.k_max,
+                                         min_segment_share=self.min_segment_share, seed=seed,
+                                         n_init=self.n_init)
+            k = self.k_selection_.chosen_k
+        fit = fit_kmeans(Z, int(k), n_init=self.n_init, seed=seed, max_iter=self.max_iter,
+                         tol=self.tol)
         self._set_partition(fit, Z)
         return self
 

@@ -9,8 +9,11 @@ Files (in ``--out``):
     reproduces ``Cluster``. A pickle runs code when loaded: load only files you trust.
 ``rejected_rows.csv``
     Only when rows were rejected: row, customer_id, column, value, reason.
+``segments.json``
+    Machine-readable summary: K and how it was chosen (``k_selection``), metrics, segments,
+    row counts, and run metadata.
 ``figures/*.png``
-    Histograms, feature scatter, elbow, segment map.
+    Histograms, feature scatter, elbow, K-choice criteria, segment map, silhouette.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from pathlib import Path
 
 import joblib
 
-from custseg.data.writers import OutputFolder, write_csv
-from custseg.pipeline import RunResult
+from custseg.data.writers import OutputFolder, write_csv, write_json
+from custseg.pipeline import KChoiceResult, RunResult
 from custseg.progress import NullProgress, Progress
-from custseg.report.figures import render_figures
+from custseg.report.figures import k_selection_figures, render_figures
+from custseg.summary import k_choice_summary, run_summary
 
 MODEL_PICKLE = "kmeans_customer_segmentation_model.pkl"
+SUMMARY_FILE = "segments.json"
+K_SELECTION_FILE = "k_selection.json"
 REJECTS_FILE = "rejected_rows.csv"
 FIGURES_DIR = "figures"
 
@@ -62,11 +68,27 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
                                              root / clustered_file_name(result))
             if result.n_rejected:
                 written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
+            written["summary"] = write_json(run_summary(result), root / SUMMARY_FILE)
         with progress.task("Saving model"):
             written["model_pickle"] = root / MODEL_PICKLE
             joblib.dump(result.segmenter.to_pipeline(), written["model_pickle"])
         with progress.task("Drawing figures"):
             for name, path in render_figures(result, root / FIGURES_DIR).items():
                 written[f"figure:{name}"] = path
+    final = {name: out / path.relative_to(root) for name, path in written.items()}
+    return dataclasses.replace(result, outputs=final)
+
+
+def write_k_choice(result: KChoiceResult, out: Path, progress: Progress | None = None
+                   ) -> KChoiceResult:
+    """Write ``k_selection.json`` and the K-choice figures into ``out``, atomically."""
+    progress = progress or NullProgress()
+    out = Path(out)
+    written: dict[str, Path] = {}
+    with OutputFolder(out) as staging, progress.task("Drawing figures"):
+        root = staging.path
+        written["k_selection"] = write_json(k_choice_summary(result), root / K_SELECTION_FILE)
+        for name, path in k_selection_figures(result.k_selection, root / FIGURES_DIR).items():
+            written[f"figure:{name}"] = path
     final = {name: out / path.relative_to(root) for name, path in written.items()}
     return dataclasses.replace(result, outputs=final)

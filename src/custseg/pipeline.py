@@ -16,13 +16,14 @@ import pyarrow as pa
 from custseg.config import RunConfig
 from custseg.data.readers import RawTable, from_dataframe, read_table
 from custseg.data.validate import ValidatedTable, validate
+from custseg.data.writers import check_writable
 from custseg.datasets import mall_customers_path
-from custseg.features import FeatureMatrix, check_distinct, check_features, feature_matrix
+from custseg.features import FeatureMatrix, check_distinct, check_features, feature_matrix, make_scaler
 from custseg.metrics import silhouette
 from custseg.model import Segmenter
 from custseg.profile import SegmentProfiles, profile_segments
 from custseg.progress import NullProgress, Progress
-from custseg.selection import ElbowCurve, elbow_curve
+from custseg.selection import KSelection, choose_k
 
 CLUSTER_COLUMN = "Cluster"
 
@@ -43,8 +44,8 @@ class RunResult:
         The fitted model.
     profiles : SegmentProfiles
         Per-segment size, share and means.
-    elbow : ElbowCurve
-        Inertia by K.
+    k_selection : KSelection
+        Every criterion for every K, the choice and why.
     silhouette : float
         Mean silhouette of the segments on the scaled features.
     outputs : dict of str to pathlib.Path
@@ -56,7 +57,7 @@ class RunResult:
     features: FeatureMatrix
     segmenter: Segmenter
     profiles: SegmentProfiles
-    elbow: ElbowCurve
+    k_selection: KSelection
     silhouette: float
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -101,6 +102,17 @@ class RunResult:
         return self.clustered_table.to_pandas()
 
 
+@dataclass(frozen=True)
+class KChoiceResult:
+    """What ``custseg choose-k`` computes: the evidence for K, without fitting the segments."""
+
+    config: RunConfig
+    validated: ValidatedTable
+    features: FeatureMatrix
+    k_selection: KSelection
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
 def load(config: RunConfig, data: pd.DataFrame | None = None) -> RawTable:
     """Stage 1: read the input named by ``config`` (or wrap ``data``)."""
     if data is not None:
@@ -115,13 +127,24 @@ def check(raw: RawTable, config: RunConfig) -> ValidatedTable:
                     column_map=dict(config.column_map), on_invalid=config.on_invalid)
 
 
-def fit_segments(features: FeatureMatrix, validated: ValidatedTable, config: RunConfig
+def select_k(features: FeatureMatrix, config: RunConfig, progress: Progress | None = None
+             ) -> KSelection:
+    """Stage 3: score every K in the range on the scaled features and choose one."""
+    progress = progress or NullProgress()
+    Z = make_scaler().fit_transform(features.values)
+    with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
+        return choose_k(Z, k_min=config.k_min, k_max=config.k_max,
+                        min_segment_share=config.min_segment_share, seed=config.seed,
+                        n_init=config.n_init, force_k=config.forced_k, advance=advance)
+
+
+def fit_segments(features: FeatureMatrix, validated: ValidatedTable, k: int, config: RunConfig
                  ) -> Segmenter:
     """Stage 4: fit the segmenter on the feature matrix (columns named as in the input)."""
-    check_features(features, config.k, validated)
+    check_features(features, k, validated)
     X = pd.DataFrame(features.values, columns=list(validated.feature_columns), copy=False)
-    segmenter = Segmenter(config.k, n_init=config.n_init, random_state=config.seed).fit(X)
-    check_distinct(features, config.k, segmenter.cluster_sizes_, validated.source.name)
+    segmenter = Segmenter(k, n_init=config.n_init, random_state=config.seed).fit(X)
+    check_distinct(features, k, segmenter.cluster_sizes_, validated.source.name)
     return segmenter
 
 
@@ -132,7 +155,7 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     Parameters
     ----------
     config : RunConfig, optional
-        Options; defaults to the bundled Mall data, K = 5.
+        Options; defaults to the bundled Mall data, K chosen automatically.
     data : pandas.DataFrame, optional
         Customer table to use instead of ``config.input``.
     progress : Progress, optional
@@ -149,17 +172,42 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     with progress.task("Validating rows"):
         validated = check(raw, config)
         features = feature_matrix(validated)
-    with progress.task(f"Fitting K-Means (K = {config.k}, {config.n_init} starts)"):
-        segmenter = fit_segments(features, validated, config)
-    Z = segmenter.scaler_.transform(features.values)
-    with progress.task(f"Elbow: inertia for K = 1..{config.elbow_k_max}",
-                       total=config.elbow_k_max) as advance:
-        elbow = elbow_curve(Z, config.elbow_k_max, seed=config.seed, n_init=config.n_init,
-                            advance=advance)
+        check_features(features, config.forced_k or 1, validated)
+    selection = select_k(features, config, progress)
+    k = selection.chosen_k
+    with progress.task(f"Fitting K-Means (K = {k}, {config.n_init} starts + random swap)"):
+        segmenter = fit_segments(features, validated, k, config)
     with progress.task("Profiling segments"):
-        profiles = profile_segments(features.values, segmenter.labels_, config.k, features.names)
+        Z = segmenter.scaler_.transform(features.values)
+        profiles = profile_segments(features.values, segmenter.labels_, k, features.names)
         score = silhouette(Z, segmenter.labels_, seed=config.seed)
-    return RunResult(config, validated, features, segmenter, profiles, elbow, score)
+    return RunResult(config, validated, features, segmenter, profiles, selection, score)
+
+
+def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
+               progress: Progress | None = None, write: bool = True) -> KChoiceResult:
+    """Load, validate, and score every K; write the K-choice figures and JSON when ``write``.
+
+    Examples
+    --------
+    >>> result = evaluate_k(RunConfig(), write=False)
+    >>> result.k_selection.chosen_k, result.k_selection.confidence
+    (5, 'clear')
+    """
+    from custseg.outputs import write_k_choice
+
+    config = config or RunConfig()
+    progress = progress or NullProgress()
+    if write:
+        check_writable(config.out)
+    with progress.task("Reading customers"):
+        raw = load(config, data)
+    with progress.task("Validating rows"):
+        validated = check(raw, config)
+        features = feature_matrix(validated)
+        check_features(features, 1, validated)
+    result = KChoiceResult(config, validated, features, select_k(features, config, progress))
+    return write_k_choice(result, config.out, progress) if write else result
 
 
 def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
@@ -186,18 +234,16 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
     --------
     >>> import tempfile
     >>> result = run(out=tempfile.mkdtemp(), seed=0)
+    >>> result.k, result.k_selection.confidence
+    (5, 'clear')
     >>> result.profiles.sizes.tolist()
     [81, 39, 35, 23, 22]
-    >>> sorted(result.outputs)[:2]
-    ['clustered', 'figure:elbow']
     """
     from custseg.outputs import write_outputs
 
     config = config or RunConfig()
     if options:
         config = config.with_(**options)
-    from custseg.data.writers import check_writable
-
     check_writable(config.out)
     result = segment(config, data=data, progress=progress)
     return write_outputs(result, config.out, progress=progress)

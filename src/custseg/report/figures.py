@@ -14,7 +14,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from custseg.metrics import silhouette_values
 from custseg.report import plots
+from custseg.selection import KSelection
 
 if TYPE_CHECKING:
     from custseg.pipeline import RunResult
@@ -64,13 +66,34 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
             lambda ax: plots.feature_scatter(ax, values[:, 0], values[:, 1], names[0], names[1],
                                              hue=hue, hue_name=_GENDER, seed=seed),
             folder / "scatter_features.png")
-    out["elbow"] = save_figure(
-        lambda ax: plots.elbow(ax, result.elbow.ks, result.elbow.inertias, result.k),
-        folder / "elbow.png")
+    out.update(k_selection_figures(result.k_selection, folder))
     if len(names) >= 2:
         centers = result.segmenter.cluster_centers_original_
         out["segments"] = save_figure(
             lambda ax: plots.segment_map(ax, values[:, 0], values[:, 1], result.labels, centers,
                                          names[0], names[1], seed=seed),
             folder / "segments.png")
+    Z = result.segmenter.scaler_.transform(values)
+    sil, labels = silhouette_values(Z, result.labels, seed=seed)
+    if sil.size:
+        out["silhouette"] = save_figure(
+            lambda ax: plots.silhouette_diagram(ax, sil, labels, result.k),
+            folder / "silhouette.png", size=(7, 5.5))
+    return out
+
+
+def k_selection_figures(selection: KSelection, folder: Path) -> dict[str, Path]:
+    """The elbow (knee and chosen K marked) and all criteria against K on one panel."""
+    table = selection.table
+    ks = list(table.index)
+    out = {"elbow": save_figure(
+        lambda ax: plots.elbow(ax, ks, table["inertia"].tolist(), selection.chosen_k,
+                               selection.knee), folder / "elbow.png")}
+    scored = table[table.index >= 2]
+    if len(scored) >= 2:
+        criteria = {name: scored[name].to_numpy() for name in plots.CRITERIA_STYLE}
+        out["k_criteria"] = save_figure(
+            lambda ax: plots.criteria_panel(ax, scored.index, criteria, selection.picks,
+                                            selection.chosen_k),
+            folder / "k_criteria.png", size=(8, 5))
     return out

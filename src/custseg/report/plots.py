@@ -82,16 +82,19 @@ def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name:
     return ax
 
 
-def elbow(ax: Axes, ks: Sequence[int], inertias: Sequence[float], chosen_k: int | None = None
-          ) -> Axes:
-    """Inertia against K, with the chosen K marked."""
-    ax.plot(ks, inertias, marker="o", color=PALETTE[0])
+def elbow(ax: Axes, ks: Sequence[int], inertias: Sequence[float], chosen_k: int | None = None,
+          knee: int | None = None) -> Axes:
+    """Inertia against K, with the knee (``kneed``) and the chosen K marked."""
+    ks = list(ks)
+    ax.plot(ks, inertias, marker="o", color=PALETTE[0], label="Inertia")
+    if knee is not None and knee in ks:
+        ax.axvline(knee, color=PALETTE[7], linestyle="--", linewidth=1, label=f"Knee: K = {knee}")
     if chosen_k is not None and chosen_k in ks:
-        value = inertias[list(ks).index(chosen_k)]
+        value = inertias[ks.index(chosen_k)]
         ax.plot([chosen_k], [value], marker="o", markersize=12, markerfacecolor="none",
                 markeredgecolor=PALETTE[3], markeredgewidth=2, linestyle="none",
-                label=f"K = {chosen_k}")
-        ax.legend(frameon=False)
+                label=f"Chosen: K = {chosen_k}")
+    ax.legend(frameon=False)
     ax.set_title("Elbow method: inertia by number of segments")
     ax.set_xlabel("Number of segments K")
     ax.set_ylabel("Inertia (within-segment sum of squares, scaled units)")
@@ -116,4 +119,80 @@ def segment_map(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax
+
+
+#: How each K-choice criterion is drawn: (label, higher is better).
+CRITERIA_STYLE = {
+    "silhouette": ("Silhouette", True),
+    "calinski_harabasz": ("Calinski-Harabasz", True),
+    "davies_bouldin": ("Davies-Bouldin (inverted)", False),
+    "gap": ("Gap statistic", True),
+    "stability": ("Stability (ARI)", True),
+}
+
+
+def normalise(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Scale to 0..1 with 1 the best value (NaN kept).
+
+    Examples
+    --------
+    >>> normalise(np.array([1.0, 3.0, 2.0]), higher_is_better=False).tolist()
+    [1.0, 0.0, 0.5]
+    """
+    values = np.asarray(values, dtype=float)
+    low, high = np.nanmin(values), np.nanmax(values)
+    span = high - low if high > low else 1.0
+    scaled = (values - low) / span
+    return scaled if higher_is_better else 1.0 - scaled
+
+
+def criteria_panel(ax: Axes, ks: Sequence[int], criteria: dict[str, Sequence[float]],
+                   picks: dict[str, int | None], chosen_k: int | None = None) -> Axes:
+    """Every K-choice criterion against K on one 0..1 scale (1 = best), each pick marked."""
+    ks = np.asarray(list(ks))
+    for i, (name, values) in enumerate(criteria.items()):
+        label, higher = CRITERIA_STYLE.get(name, (name, True))
+        y = normalise(np.asarray(values, dtype=float), higher)
+        color = PALETTE[i % len(PALETTE)]
+        style = ":" if name == "stability" else "-"
+        ax.plot(ks, y, marker="o", markersize=4, linestyle=style, color=color, label=label)
+        pick = picks.get(name)
+        if pick is not None and pick in ks:
+            ax.plot([pick], [y[list(ks).index(pick)]], marker="*", markersize=14, color=color,
+                    linestyle="none")
+    if chosen_k is not None:
+        ax.axvline(chosen_k, color="black", linewidth=1, alpha=0.6)
+        ax.annotate(f"chosen K = {chosen_k}", (chosen_k, 1.02), ha="center", fontsize="small",
+                    xycoords=("data", "axes fraction"))
+    ax.set_title("K-choice criteria (normalised; * = each criterion's pick)", pad=16)
+    ax.set_xlabel("Number of segments K")
+    ax.set_ylabel("Score, 0 = worst, 1 = best in range")
+    ax.set_xticks(list(ks))
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(frameon=False, fontsize="small", loc="best")
+    return ax
+
+
+def silhouette_diagram(ax: Axes, values: np.ndarray, labels: np.ndarray, k: int,
+                       segment_names: Sequence[str] | None = None) -> Axes:
+    """Silhouette of each customer, sorted within each segment, with the mean marked."""
+    names = segment_names or [f"Segment {i}" for i in range(k)]
+    y = 0
+    for s in range(k):
+        mine = np.sort(values[labels == s])
+        if mine.size == 0:
+            continue
+        ax.fill_betweenx(np.arange(y, y + mine.size), 0, mine, color=segment_color(s),
+                         alpha=0.8, linewidth=0)
+        ax.text(-0.02, y + mine.size / 2, names[s], ha="right", va="center", fontsize="small")
+        y += mine.size + max(2, len(values) // 100)
+    if values.size:
+        mean = float(values.mean())
+        ax.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"Mean {mean:.3f}")
+        ax.legend(frameon=False, loc="lower right")
+    ax.set_title(f"Silhouette of each customer, by segment (K = {k})")
+    ax.set_xlabel("Silhouette (-1 wrong segment .. 1 well inside its segment)")
+    ax.set_yticks([])
+    ax.set_xlim(min(-0.1, float(values.min()) - 0.05) if values.size else -0.1, 1.0)
     return ax

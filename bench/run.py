@@ -1,0 +1,126 @@
+"""Run custseg's benchmarks and write BENCHMARKS.md (one command: ``make bench``).
+
+Sections (``--sections``, comma separated; default all but ``huge``):
+
+``quality``   fit quality (centroid index) and time at the true K on Fränti's sets, custseg
+              against scikit-learn.
+``choose_k``  ``custseg choose-k`` on 1,000,000 generated customers.
+
+Every timing runs as its own process; wall time and peak RSS come from ``os.wait4``. Ratios
+compare commands run in the same session, on the same machine, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MiB). Raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env or dict(os.environ))
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine() -> str:
+    """Machine, versions and date, as a markdown list."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    packages = ", ".join(f"{p} {version(p)}" for p in
+                         ("custseg", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib"))
+    return "\n".join([
+        f"- Date: {dt.date.today().isoformat()}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; RAM {mem:.0f} GiB; {platform.system()} "
+        f"{platform.release()}",
+        f"- Python {platform.python_version()}; {packages}",
+    ])
+
+
+def ensure_data(n: int, suffix: str = ".csv") -> Path:
+    """Generated Mall-like customers (cached in bench/data)."""
+    from generate import write
+
+    path = DATA / f"customers_{_label(n)}{suffix}"
+    if not path.exists():
+        write(n, path)
+    return path
+
+
+def _label(n: int) -> str:
+    exponent = len(str(n)) - 1
+    return f"1e{exponent}" if n == 10**exponent else str(n)
+
+
+def section_quality() -> str:
+    import quality
+
+    return ("## Fit quality at the true K\n\n"
+            "Centroid index (CI; 0 = every true cluster found exactly once) on Fränti's benchmark "
+            "sets, standardised, seeds 0..4. custseg = 10 k-means++ starts + random swap + Lloyd "
+            "(`custseg.engines.local.fit_kmeans`).\n\n" + quality.run() + "\n")
+
+
+def section_choose_k(n: int = 1_000_000) -> str:
+    path = ensure_data(n)
+    seconds, rss = measure([str(BIN / "custseg"), "choose-k", str(path), "--quiet",
+                            "--out", str(RESULTS / "choose_k")])
+    return (f"## Choosing K on {n:,} rows\n\n"
+            f"`custseg choose-k` (K = 1..10, five criteria, stability, structure test; on a "
+            f"seeded 5,000-row sample) on {n:,} generated customers (CSV, "
+            f"{path.stat().st_size / 2**20:.0f} MiB), whole command including reading and "
+            f"figures:\n\n| rows | wall time (s) | peak RSS (MiB) |\n|---|---|---|\n"
+            f"| {n:,} | {seconds:.1f} | {rss:.0f} |\n")
+
+
+SECTIONS = {"quality": section_quality, "choose_k": section_choose_k}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run custseg's benchmarks.")
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for name in args.sections.split(","):
+        print(f"running {name} ...", flush=True)
+        text = SECTIONS[name]()
+        (RESULTS / f"{name}.md").write_text(text)
+        parts.append(text)
+    header = ("# Benchmarks\n\nRegenerate with `make bench` (or `python bench/run.py --sections "
+              "...`). Ratios are between runs of the same session on the same machine.\n\n"
+              + machine() + "\n\n")
+    args.output.write_text(header + "\n".join(parts))
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

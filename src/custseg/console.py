@@ -1,0 +1,83 @@
+"""What the command line prints: rich tables of segments and of the K choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from custseg.selection import CRITERIA, CRITERION_LABELS, KSelection
+
+SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
+         "davies_bouldin": "DB", "gap": "gap"}
+
+if TYPE_CHECKING:
+    from custseg.pipeline import RunResult
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+
+def print_k_selection(console: Console, selection: KSelection) -> None:
+    """Per-K table (every criterion, the votes) and the explanation."""
+    table = Table(title=f"Choosing K ({selection.sample_size:,} of {selection.n_rows:,} rows)",
+                  title_justify="left")
+    columns = ["K", "Inertia", "Silh.", "CH", "DB", "Gap±SE", "Stab.", "Min seg.", "Votes"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "Votes" else "right",
+                         no_wrap=name != "Votes")
+    for k, row in selection.table.iterrows():
+        votes = ", ".join(SHORT[c] for c in row["votes"])
+        if not row["admissible"] and k >= selection.k_min:
+            votes = (votes + " " if votes else "") + "(excluded)"
+        mark = "bold" if k == selection.chosen_k else None
+        table.add_row(
+            str(k), _fmt(row["inertia"], 1), _fmt(row["silhouette"]),
+            _fmt(row["calinski_harabasz"], 1), _fmt(row["davies_bouldin"]),
+            f"{row['gap']:.2f}±{row['gap_se']:.2f}", _fmt(row["stability"], 2),
+            "" if np.isnan(row["min_share"]) else f"{row['min_share']:.1%}", votes, style=mark)
+    console.print(table)
+    console.print("Silh. silhouette (higher is better), CH Calinski-Harabasz (higher), DB "
+                  "Davies-Bouldin (lower), Gap gap statistic, Stab. stability (mean ARI), Min seg. "
+                  "smallest segment's share; excluded: a segment under "
+                  f"{selection.min_segment_share:.0%}.", markup=False, style="dim")
+    picks = ", ".join(f"{CRITERION_LABELS[c]} {selection.picks[c]}" for c in CRITERIA
+                      if selection.picks[c] is not None)
+    console.print(f"Picks: {picks}", markup=False)
+    console.print(f"K = {selection.chosen_k} ({selection.confidence}). {selection.explanation}",
+                  markup=False)
+
+
+def print_run_summary(console: Console, result: RunResult) -> None:
+    """The per-segment table, the K choice, quality, row accounting, and the files written."""
+    features = result.features.names
+    table = Table(title=f"{result.k} customer segments", title_justify="left")
+    table.add_column("Cluster", justify="right")
+    table.add_column("Customers", justify="right")
+    table.add_column("Share", justify="right")
+    for name in features:
+        table.add_column(f"Mean {name}", justify="right")
+    for cluster, row in result.profiles.table.iterrows():
+        table.add_row(str(cluster), f"{int(row['size']):,}", f"{row['share']:.1%}",
+                      *[f"{row[f'mean {name}']:.1f}" for name in features])
+    console.print(table)
+    selection = result.k_selection
+    console.print(f"K = {result.k} ({selection.confidence}): {selection.explanation}",
+                  markup=False)
+    console.print(f"Silhouette (scaled features): {result.silhouette:.4f}", markup=False)
+    console.print(
+        f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
+        f"{result.n_rejected:,} rejected", markup=False)
+    print_outputs(console, result.config.out, result.outputs)
+
+
+def print_outputs(console: Console, root: Path, outputs: dict[str, Path]) -> None:
+    """The files written, folders once."""
+    console.print(f"Outputs in {root}/:", markup=False)
+    for path in sorted({p if p.parent == root else p.parent for p in outputs.values()}):
+        label = f"{path.relative_to(root)}/" if path.is_dir() else str(path.relative_to(root))
+        console.print(f"  {label}", markup=False)
