@@ -27,7 +27,37 @@ def test_run_prints_segment_table_and_silhouette(tmp_path):
     assert "Silhouette (scaled features): 0.5547" in out
     assert "K = 5 (clear): 5 segments:" in out
     assert "200 read = 200 segmented + 0 rejected" in out
+    assert "High income · Low spending" in out
+    assert "CRM rules (decision tree, depth 3) place 98.0% of customers as K-Means does" in out
     assert (tmp_path / "out" / "mall_customers_clustered.csv").exists()
+
+
+def test_names_option_and_report_command(tmp_path):
+    names = tmp_path / "names.yaml"
+    names.write_text("High income · Low spending: Careful affluent\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--names", str(names), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Careful affluent" in result.stdout
+    assert (out / "segments" / "careful-affluent.csv").exists()
+    report = out / "report.html"
+    before = report.read_bytes()
+    report.unlink()
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Report written: {report}" in result.stdout
+    assert report.read_bytes() == before
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["report", "."], 3, "is not a custseg run folder"),
+    (["run", "--names", "absent.yaml"], 2, "Cannot read names file absent.yaml"),
+])
+def test_report_and_names_errors(tmp_path, args, code, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*args, *(["--out", "o"] if args[0] == "run" else [])])
+    assert result.exit_code == code
+    assert message in result.stderr
 
 
 def test_quiet_prints_nothing(tmp_path):

@@ -36,18 +36,20 @@ def test_every_row_accounted_for(mall_run: RunResult):
     assert mall_run.n_rejected == 0
 
 
-def test_clustered_csv_is_input_plus_cluster(mall_run: RunResult, mall_path):
+def test_clustered_csv_is_input_plus_cluster_and_segment(mall_run: RunResult, mall_path):
     out = mall_run.outputs["clustered"]
     assert out.name == "mall_customers_clustered.csv"
     written = pd.read_csv(out)
     original = pd.read_csv(mall_path)
-    assert list(written.columns) == [*original.columns, "Cluster"]
+    assert list(written.columns) == [*original.columns, "Cluster", "Segment"]
     pd.testing.assert_frame_equal(written[original.columns], original)
     np.testing.assert_array_equal(written["Cluster"], mall_run.labels)
-    # The original text is repeated byte for byte, line by line, before ",<cluster>".
+    names = dict(zip(written["Cluster"], written["Segment"], strict=True))
+    assert names == {s.cluster: s.name for s in mall_run.segments}
+    # The original text is repeated byte for byte, line by line, before ",<cluster>,<segment>".
     in_lines = mall_path.read_text().splitlines()
     out_lines = out.read_text().splitlines()
-    assert [line.rsplit(",", 1)[0] for line in out_lines] == in_lines
+    assert [line.rsplit(",", 2)[0] for line in out_lines] == in_lines
 
 
 def test_pickle_reproduces_cluster_column(mall_run: RunResult):
@@ -112,7 +114,7 @@ def test_summary_file_records_k_selection_and_segments(mall_run: RunResult):
     assert data["k_selection"]["confidence"] == "clear"
     assert len(data["k_selection"]["per_k"]) == 10
     assert [s["size"] for s in data["segments"]] == [81, 39, 35, 23, 22]
-    assert data["rows"] == {"input": 200, "clustered": 200, "rejected": 0}
+    assert data["rows"] == {"input": 200, "clustered": 200, "rejected": 0, "reject_reasons": {}}
     assert data["metrics"]["silhouette"] == pytest.approx(MALL_SILHOUETTE, abs=5e-5)
     assert len(data["run"]["input"]["sha256"]) == 64
 

@@ -26,3 +26,76 @@ def test_empty_segment_has_zero_size_and_nan_mean():
     table = profile_segments(np.array([[1.0], [2.0]]), np.array([0, 0]), 2, ("x",)).table
     assert table["size"].tolist() == [2, 0]
     assert np.isnan(table.loc[1, "mean x"])
+
+
+@pytest.fixture
+def profiled():
+    rng = np.random.default_rng(7)
+    n = 600
+    values = rng.normal(size=(n, 2))
+    labels = rng.integers(0, 3, size=n)
+    age = rng.uniform(18, 70, size=n)
+    age[::50] = np.nan  # some cells are not numbers
+    gender = rng.choice(np.array(["Female", "Male"], dtype=object), size=n)
+    gender[::40] = None
+    profiles = profile_segments(values, labels, 3, ("a", "b"), {"Age": age}, {"Gender": gender})
+    return profiles, values, labels, age, gender
+
+
+def test_quartiles_and_medians_match_pandas(profiled):
+    profiles, values, labels, age, _ = profiled
+    frame = pd.DataFrame({"a": values[:, 0], "Age": age, "g": labels})
+    for column in ("a", "Age"):
+        grouped = frame.groupby("g")[column]
+        np.testing.assert_allclose(profiles.numeric[(column, "median")].iloc[:3], grouped.median())
+        np.testing.assert_allclose(profiles.numeric[(column, "q1")].iloc[:3], grouped.quantile(0.25))
+        np.testing.assert_allclose(profiles.numeric[(column, "q3")].iloc[:3], grouped.quantile(0.75))
+        np.testing.assert_allclose(profiles.numeric[(column, "mean")].iloc[:3], grouped.mean())
+        assert profiles.numeric.loc["all", (column, "median")] == pytest.approx(frame[column].median())
+
+
+def test_difference_from_the_base(profiled):
+    profiles, values, *_ = profiled
+    diff = profiles.difference()
+    base_mean = values[:, 1].mean()
+    np.testing.assert_allclose(diff[("b", "mean")], profiles.numeric[("b", "mean")].iloc[:3] - base_mean)
+
+
+def test_category_mix_matches_crosstab(profiled):
+    profiles, _, labels, _, gender = profiled
+    frame = pd.DataFrame({"g": labels, "gender": gender}).dropna()
+    expected = pd.crosstab(frame["g"], frame["gender"], normalize="index")
+    mix = profiles.categories["Gender"]
+    np.testing.assert_allclose(mix.iloc[:3][["Female", "Male"]], expected[["Female", "Male"]])
+    assert mix.loc["all", "Female"] == pytest.approx((frame["gender"] == "Female").mean())
+    np.testing.assert_allclose(profiles.category_difference("Gender").sum(axis=1), 0, atol=1e-12)
+
+
+def test_profile_table_has_one_row_per_segment_and_the_base(profiled):
+    profiles = profiled[0]
+    frame = profiles.to_frame(["x", "y", "z"])
+    assert frame["Segment"].tolist() == ["x", "y", "z", "All customers"]
+    assert frame["size"].iloc[-1] == frame["size"].iloc[:3].sum() == 600
+    assert {"Age median", "Age mean vs all", "Gender Female %", "Gender Female % vs all"} <= set(frame.columns)
+    assert frame["Gender Female % vs all"].iloc[-1] == 0
+
+
+def test_mall_profile_columns_find_age_and_gender(mall_run):
+    assert set(mall_run.profiles.numeric.columns.get_level_values(0)) == {
+        "Annual Income (k$)", "Spending Score (1-100)", "Age"}
+    assert list(mall_run.profiles.categories) == ["Gender"]
+    assert mall_run.profiles.numeric.loc["all", ("Age", "mean")] == pytest.approx(38.85)
+    assert mall_run.profiles.categories["Gender"].loc["all", "Female"] == pytest.approx(0.56)
+
+
+def test_numeric_codes_are_profiled_as_categories(tmp_path):
+    from custseg.config import RunConfig
+    from custseg.pipeline import segment
+    from tests.conftest import shared_dataset
+
+    path = shared_dataset("wholesale", "wholesale_customers.csv")
+    result = segment(RunConfig(input=path, features=("Fresh", "Milk", "Grocery"), k=2))
+    assert set(result.profiles.categories) == {"Channel", "Region"}
+    assert set(result.profiles.categories["Region"].columns) == {"1", "2", "3"}
+    assert set(result.profiles.numeric.columns.get_level_values(0)) == {
+        "Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"}

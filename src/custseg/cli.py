@@ -163,6 +163,11 @@ TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]
 
 
+NamesOpt = Annotated[Path | None, typer.Option(
+    "--names", metavar="FILE",
+    help="YAML or JSON file giving segments your names, descriptions and actions "
+         "(segment id or generated name -> name, or -> {name, description, action}).",
+    show_default=False)]
 KOpt = Annotated[str, typer.Option(
     "--k", "-k", help="Number of segments, or 'auto' to choose it from the data.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K compared.")]
@@ -203,16 +208,17 @@ def run(
     format: FormatOpt = None,
     column_map: ColumnMapOpt = None,
     on_invalid: OnInvalidOpt = "reject",
+    names: NamesOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
-    """Segment customers: choose K, fit, and write the clustered data, model and figures."""
+    """Segment customers: choose K, fit, name and profile the segments, write data, model and report."""
     from custseg import console
     from custseg.pipeline import run as run_pipeline
 
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid)
+                          on_invalid=on_invalid, names=names)
     with _progress(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -251,6 +257,22 @@ def choose_k(
         console.print_outputs(out_console, result.config.out, result.outputs)
 
 
+@app.command()
+@handles_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of a `custseg run`.",
+                                            metavar="RUN_DIR")],
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Rebuild report.html in a run folder from its segments.json and figures."""
+    from custseg.report.html import rebuild_report
+
+    path = rebuild_report(run_dir)
+    if not quiet:
+        out_console.print(f"Report written: {path}", markup=False)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``custseg`` command (and of ``customer_segmentation.py``)."""
     app(args=list(argv) if argv is not None else None, prog_name="custseg")
@@ -258,3 +280,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])
+from custseg.cli_predict import register as _register_predict; _register_predict(app)  # noqa: E402, E702, I001

@@ -54,6 +54,8 @@ class RunConfig:
         ``(name in file, name wanted)`` renames, as ``--column-map OLD=NEW``.
     on_invalid : {"reject", "fail"}, default "reject"
         What to do with invalid rows: write them to ``rejected_rows.csv``, or stop.
+    names : pathlib.Path or None, default None
+        YAML or JSON file overriding segment names, descriptions and actions (``--names``).
 
     Raises
     ------
@@ -83,6 +85,7 @@ class RunConfig:
     format: str | None = None
     column_map: tuple[tuple[str, str], ...] = ()
     on_invalid: str = "reject"
+    names: Path | None = None
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -110,6 +113,8 @@ class RunConfig:
         object.__setattr__(self, "out", Path(self.out))
         if self.input is not None:
             object.__setattr__(self, "input", Path(self.input))
+        if self.names is not None:
+            object.__setattr__(self, "names", Path(self.names))
 
     @property
     def forced_k(self) -> int | None:

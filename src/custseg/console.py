@@ -57,18 +57,23 @@ def print_run_summary(console: Console, result: RunResult) -> None:
     features = result.features.names
     table = Table(title=f"{result.k} customer segments", title_justify="left")
     table.add_column("Cluster", justify="right")
+    table.add_column("Segment")
     table.add_column("Customers", justify="right")
     table.add_column("Share", justify="right")
     for name in features:
         table.add_column(f"Mean {name}", justify="right")
     for cluster, row in result.profiles.table.iterrows():
-        table.add_row(str(cluster), f"{int(row['size']):,}", f"{row['share']:.1%}",
+        table.add_row(str(cluster), result.segments[cluster].name, f"{int(row['size']):,}",
+                      f"{row['share']:.1%}",
                       *[f"{row[f'mean {name}']:.1f}" for name in features])
     console.print(table)
     selection = result.k_selection
     console.print(f"K = {result.k} ({selection.confidence}): {selection.explanation}",
                   markup=False)
     console.print(f"Silhouette (scaled features): {result.silhouette:.4f}", markup=False)
+    console.print(f"CRM rules (decision tree, depth {result.rules.depth}) place "
+                  f"{result.rules.fidelity:.1%} of customers as K-Means does; see report.html.",
+                  markup=False)
     console.print(
         f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
         f"{result.n_rejected:,} rejected", markup=False)

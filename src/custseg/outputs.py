@@ -10,8 +10,16 @@ Files (in ``--out``):
 ``rejected_rows.csv``
     Only when rows were rejected: row, customer_id, column, value, reason.
 ``segments.json``
-    Machine-readable summary: K and how it was chosen (``k_selection``), metrics, segments,
-    row counts, and run metadata.
+    Machine-readable summary: K and how it was chosen (``k_selection``), metrics, per-segment
+    profile, name, action and rules, row counts, and run metadata. JSON Schema:
+    ``custseg/schemas/segments.schema.json``.
+``segment_profiles.csv``
+    One row per segment and one for all customers: size, share, statistics of every numeric
+    column, category mix, and the difference from all customers.
+``segments/<segment-slug>.csv``
+    One customer list per segment (the clustered file's rows of that segment).
+``report.html``
+    Everything on one self-contained page (see :mod:`custseg.report.html`).
 ``figures/*.png``
     Histograms, feature scatter, elbow, K-choice criteria, segment map, silhouette.
 """
@@ -22,17 +30,22 @@ import dataclasses
 from pathlib import Path
 
 import joblib
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from custseg.data.writers import OutputFolder, write_csv, write_json
 from custseg.pipeline import KChoiceResult, RunResult
 from custseg.progress import NullProgress, Progress
 from custseg.report.figures import k_selection_figures, render_figures
+from custseg.report.html import REPORT_FILE, write_report
 from custseg.summary import k_choice_summary, run_summary
 
 MODEL_PICKLE = "kmeans_customer_segmentation_model.pkl"
 SUMMARY_FILE = "segments.json"
 K_SELECTION_FILE = "k_selection.json"
 REJECTS_FILE = "rejected_rows.csv"
+PROFILES_FILE = "segment_profiles.csv"
+SEGMENTS_DIR = "segments"
 FIGURES_DIR = "figures"
 
 
@@ -64,19 +77,36 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
     with OutputFolder(out) as staging:
         root = staging.path
         with progress.task("Writing clustered data"):
-            written["clustered"] = write_csv(result.clustered_table,
-                                             root / clustered_file_name(result))
+            clustered = result.clustered_table
+            written["clustered"] = write_csv(clustered, root / clustered_file_name(result))
             if result.n_rejected:
                 written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
-            written["summary"] = write_json(run_summary(result), root / SUMMARY_FILE)
+            written.update(write_segment_lists(clustered, result, root / SEGMENTS_DIR))
+            written["profiles"] = write_csv(result.profiles.to_frame(result.names),
+                                            root / PROFILES_FILE)
+            summary = run_summary(result)
+            written["summary"] = write_json(summary, root / SUMMARY_FILE)
         with progress.task("Saving model"):
             written["model_pickle"] = root / MODEL_PICKLE
             joblib.dump(result.segmenter.to_pipeline(), written["model_pickle"])
         with progress.task("Drawing figures"):
             for name, path in render_figures(result, root / FIGURES_DIR).items():
                 written[f"figure:{name}"] = path
+        with progress.task("Writing the report"):
+            written["report"] = write_report(summary, root / FIGURES_DIR, root / REPORT_FILE)
     final = {name: out / path.relative_to(root) for name, path in written.items()}
     return dataclasses.replace(result, outputs=final)
+
+
+def write_segment_lists(clustered: pa.Table, result: RunResult, folder: Path) -> dict[str, Path]:
+    """One CSV per segment, ``<segment-slug>.csv``, with that segment's rows of ``clustered``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cluster = clustered.column("Cluster")
+    out = {}
+    for info in result.segments:
+        rows = clustered.filter(pc.equal(cluster, info.cluster))
+        out[f"segment:{info.slug}"] = write_csv(rows, folder / f"{info.slug}.csv")
+    return out
 
 
 def write_k_choice(result: KChoiceResult, out: Path, progress: Progress | None = None

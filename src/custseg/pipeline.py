@@ -21,11 +21,14 @@ from custseg.datasets import mall_customers_path
 from custseg.features import FeatureMatrix, check_distinct, check_features, feature_matrix, make_scaler
 from custseg.metrics import silhouette
 from custseg.model import Segmenter
-from custseg.profile import SegmentProfiles, profile_segments
+from custseg.naming import SegmentInfo, describe_segments, load_overrides
+from custseg.profile import SegmentProfiles, profile_columns, profile_segments
 from custseg.progress import NullProgress, Progress
+from custseg.rules import SegmentRules, fit_rules
 from custseg.selection import KSelection, choose_k
 
 CLUSTER_COLUMN = "Cluster"
+SEGMENT_COLUMN = "Segment"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,11 @@ class RunResult:
     segmenter : Segmenter
         The fitted model.
     profiles : SegmentProfiles
-        Per-segment size, share and means.
+        Per-segment size, share, statistics of every numeric column and category mixes.
+    segments : tuple of SegmentInfo
+        Per segment: business name, description, suggested action and why.
+    rules : SegmentRules
+        Decision-tree rules that mimic the segments, with their fidelity.
     k_selection : KSelection
         Every criterion for every K, the choice and why.
     silhouette : float
@@ -57,9 +64,16 @@ class RunResult:
     features: FeatureMatrix
     segmenter: Segmenter
     profiles: SegmentProfiles
+    segments: tuple[SegmentInfo, ...]
+    rules: SegmentRules
     k_selection: KSelection
     silhouette: float
     outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Segment names, in segment order."""
+        return [s.name for s in self.segments]
 
     @property
     def k(self) -> int:
@@ -93,8 +107,11 @@ class RunResult:
 
     @property
     def clustered_table(self) -> pa.Table:
-        """Every input column of the clean rows, as read, plus ``Cluster``."""
-        return self.validated.table.append_column(CLUSTER_COLUMN, pa.array(self.labels))
+        """Every input column of the clean rows, as read, plus ``Cluster`` and ``Segment`` (name)."""
+        names = pa.array(self.names, pa.string())
+        segment = pa.DictionaryArray.from_arrays(pa.array(self.labels, pa.int32()), names)
+        return (self.validated.table.append_column(CLUSTER_COLUMN, pa.array(self.labels))
+                .append_column(SEGMENT_COLUMN, segment.dictionary_decode()))
 
     @property
     def clustered(self) -> pd.DataFrame:
@@ -167,6 +184,7 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     """
     config = config or RunConfig()
     progress = progress or NullProgress()
+    overrides = load_overrides(config.names) if config.names is not None else None  # fail fast
     with progress.task("Reading customers"):
         raw = load(config, data)
     with progress.task("Validating rows"):
@@ -179,9 +197,27 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
         segmenter = fit_segments(features, validated, k, config)
     with progress.task("Profiling segments"):
         Z = segmenter.scaler_.transform(features.values)
-        profiles = profile_segments(features.values, segmenter.labels_, k, features.names)
+        profiles = profile(features, validated, segmenter.labels_, k)
+        segments = name_segments(profiles, features, config, overrides)
+        rules = fit_rules(features.values, segmenter.labels_, features.names, k, seed=config.seed)
         score = silhouette(Z, segmenter.labels_, seed=config.seed)
-    return RunResult(config, validated, features, segmenter, profiles, selection, score)
+    return RunResult(config, validated, features, segmenter, profiles, segments, rules, selection,
+                     score)
+
+
+def profile(features: FeatureMatrix, validated: ValidatedTable, labels: np.ndarray, k: int
+            ) -> SegmentProfiles:
+    """Stage 5: profile the segments on the features and every other usable column."""
+    numeric, categorical = profile_columns(validated)
+    return profile_segments(features.values, labels, k, features.names, numeric, categorical)
+
+
+def name_segments(profiles: SegmentProfiles, features: FeatureMatrix, config: RunConfig,
+                  overrides: dict | None = None) -> tuple[SegmentInfo, ...]:
+    """Stage 6: business names, descriptions and actions (``overrides``: from ``--names``)."""
+    medians = np.column_stack([profiles.numeric[(n, "median")].to_numpy()[:profiles.k]
+                               for n in features.names])
+    return describe_segments(medians, features.values, features.names, overrides, seed=config.seed)
 
 
 def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,

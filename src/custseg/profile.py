@@ -1,4 +1,15 @@
-"""Per-segment profiles: how many customers each segment has and what they look like."""
+"""Per-segment profiles: how many customers each segment has and what they look like.
+
+For every segment: size and share; mean, median and quartiles of each feature and of every
+other numeric column of the input (Age on the Mall data); the mix of each categorical column
+(Gender %); and, for each of those, the difference from the whole customer base.
+
+A column counts as *numeric* when at least :data:`NUMERIC_SHARE` of its cells parse as finite
+numbers (the others are left out of its statistics), and as *categorical* when it is not
+numeric and has between 2 and :data:`MAX_CATEGORIES` distinct non-empty values, or when it is
+a numeric code (whole numbers, at most :data:`MAX_CODES` distinct values, as Channel and
+Region in the wholesale data). The id column is neither.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +17,218 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custseg.data.validate import ValidatedTable, parse_numbers
+
+#: Statistics of each numeric column, in table order.
+STATS = ("mean", "median", "q1", "q3")
+NUMERIC_SHARE = 0.9
+MAX_CATEGORIES = 12
+#: A numeric column of whole numbers with at most this many distinct values is a code
+#: (Channel 1/2, Region 1..3) and is profiled as a category.
+MAX_CODES = 6
+BASE = "all"
 
 
 @dataclass(frozen=True)
 class SegmentProfiles:
-    """One row per segment.
+    """Who is in each segment.
 
     Attributes
     ----------
     table : pandas.DataFrame
         Indexed by ``Cluster``; columns ``size``, ``share`` (0..1) and ``mean <feature>`` for
-        each feature, in original units.
+        each feature, in original units (the compact table the CLI prints).
+    numeric : pandas.DataFrame
+        Rows: each segment (index ``Cluster``) then the whole base (index ``"all"``); columns:
+        a (column, statistic) MultiIndex over the numeric columns and :data:`STATS`.
+    categories : dict of str to pandas.DataFrame
+        Per categorical column: share of each category (columns) per segment and the base
+        (rows, as in ``numeric``), 0..1.
+    features : tuple of str
+        The features (the first numeric columns).
     """
 
     table: pd.DataFrame
+    numeric: pd.DataFrame
+    categories: dict[str, pd.DataFrame]
+    features: tuple[str, ...]
 
     @property
     def sizes(self) -> np.ndarray:
         """Customers per segment."""
         return self.table["size"].to_numpy()
 
+    @property
+    def k(self) -> int:
+        """Number of segments."""
+        return len(self.table)
 
-def profile_segments(values: np.ndarray, labels: np.ndarray, k: int,
-                     names: tuple[str, ...]) -> SegmentProfiles:
-    """Size, share and feature means of each segment (vectorised, one pass per feature).
+    def difference(self) -> pd.DataFrame:
+        """Each segment's numeric statistics minus the whole base's (same layout, no base row)."""
+        segments = self.numeric.drop(index=BASE)
+        return segments - self.numeric.loc[BASE]
+
+    def to_frame(self, names: list[str] | None = None) -> pd.DataFrame:
+        """One row per segment, then ``All customers``: the content of ``segment_profiles.csv``.
+
+        Columns: ``Cluster``, ``Segment``, ``size``, ``share``, ``<column> <stat>`` and
+        ``<column> mean vs all`` for each numeric column, ``<column> <category> %`` and
+        ``<column> <category> % vs all`` (percentage points) for each categorical column.
+        """
+        names = names or [f"Segment {c}" for c in range(self.k)]
+        out = pd.DataFrame({"Cluster": [*range(self.k), None], "Segment": [*names, "All customers"],
+                            "size": [*self.sizes.tolist(), int(self.sizes.sum())],
+                            "share": [*self.table["share"].tolist(), 1.0]})
+        out["Cluster"] = out["Cluster"].astype("Int64")
+        diff = self.difference()
+        for column in self.numeric.columns.get_level_values(0).unique():
+            for stat in STATS:
+                out[f"{column} {stat}"] = self.numeric[(column, stat)].to_numpy()
+            out[f"{column} mean vs all"] = [*diff[(column, "mean")].tolist(), 0.0]
+        for column, mix in self.categories.items():
+            change = self.category_difference(column)
+            for category in mix.columns:
+                out[f"{column} {category} %"] = 100 * mix[category].to_numpy()
+                out[f"{column} {category} % vs all"] = [*(100 * change[category]).tolist(), 0.0]
+        return out.round(4)
+
+    def category_difference(self, column: str) -> pd.DataFrame:
+        """Each segment's category shares minus the base's, in share points (0..1)."""
+        mix = self.categories[column]
+        return mix.drop(index=BASE) - mix.loc[BASE]
+
+
+def profile_segments(values: np.ndarray, labels: np.ndarray, k: int, names: tuple[str, ...],
+                     extra_numeric: dict[str, np.ndarray] | None = None,
+                     categorical: dict[str, np.ndarray] | None = None) -> SegmentProfiles:
+    """Profile each segment (vectorised group statistics, one pass per column).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Feature values, shape (n, len(names)).
+    labels : numpy.ndarray
+        Segment of each row, 0..k-1.
+    k : int
+        Number of segments.
+    names : tuple of str
+        Feature names.
+    extra_numeric : dict of str to numpy.ndarray, optional
+        Other numeric columns (NaN where a cell is not a number).
+    categorical : dict of str to numpy.ndarray, optional
+        Categorical columns (strings; None or NaN for missing).
 
     Examples
     --------
     >>> p = profile_segments(np.array([[1.0], [3.0], [10.0]]), np.array([0, 0, 1]), 2, ("x",))
     >>> p.table.to_dict("list")
     {'size': [2, 1], 'share': [0.6666666666666666, 0.3333333333333333], 'mean x': [2.0, 10.0]}
+    >>> float(p.numeric.loc["all", ("x", "median")]), round(float(p.difference().loc[1, ("x", "mean")]), 3)
+    (3.0, 5.333)
     """
+    labels = np.asarray(labels)
     sizes = np.bincount(labels, minlength=k)
     table = pd.DataFrame({"size": sizes, "share": sizes / max(len(labels), 1)},
                          index=pd.RangeIndex(k, name="Cluster"))
     with np.errstate(invalid="ignore", divide="ignore"):
         for j, name in enumerate(names):
             table[f"mean {name}"] = np.bincount(labels, weights=values[:, j], minlength=k) / sizes
-    return SegmentProfiles(table)
+    columns = {name: values[:, j] for j, name in enumerate(names)}
+    columns.update(extra_numeric or {})
+    numeric = pd.concat({name: group_stats(col, labels, k) for name, col in columns.items()},
+                        axis=1) if columns else pd.DataFrame(index=_index(k))
+    mixes = {name: category_mix(col, labels, k) for name, col in (categorical or {}).items()}
+    return SegmentProfiles(table, numeric, mixes, tuple(names))
+
+
+def _index(k: int) -> pd.Index:
+    return pd.Index([*range(k), BASE], name="Cluster", dtype=object)
+
+
+def group_stats(column: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
+    """Mean, median and quartiles of ``column`` per segment and for the base (NaN ignored).
+
+    Examples
+    --------
+    >>> group_stats(np.array([1.0, 2.0, 3.0, np.nan]), np.array([0, 0, 1, 1]), 2)["median"].tolist()
+    [1.5, 3.0, 2.0]
+    """
+    ok = np.isfinite(column)
+    v, g = column[ok], labels[ok]
+    order = np.lexsort((v, g))  # by segment, then value: each segment's values sorted
+    v, g = v[order], g[order]
+    counts = np.bincount(g, minlength=k)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = []
+    for seg in range(k):
+        rows.append(_stats(v[starts[seg]:starts[seg] + counts[seg]]))
+    rows.append(_stats(np.sort(v)))
+    return pd.DataFrame(rows, index=_index(k), columns=list(STATS))
+
+
+def _stats(sorted_values: np.ndarray) -> list[float]:
+    if sorted_values.size == 0:
+        return [np.nan] * len(STATS)
+    q1, median, q3 = np.quantile(sorted_values, [0.25, 0.5, 0.75])
+    return [float(sorted_values.mean()), float(median), float(q1), float(q3)]
+
+
+def category_mix(column: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
+    """Share of each category per segment and for the base (missing cells left out).
+
+    Examples
+    --------
+    >>> mix = category_mix(np.array(["F", "M", "F", None], dtype=object), np.array([0, 0, 1, 1]), 2)
+    >>> mix.loc[0, "F"], mix.loc["all", "F"]
+    (np.float64(0.5), np.float64(0.6666666666666666))
+    """
+    frame = pd.DataFrame({"c": pd.Series(column, dtype=object), "g": labels})
+    frame = frame[frame["c"].notna()]
+    counts = pd.crosstab(frame["g"], frame["c"]).reindex(range(k), fill_value=0)
+    counts = counts.reindex(columns=sorted(counts.columns, key=str))
+    counts.loc[BASE] = counts.sum(axis=0)
+    counts.index = _index(k)
+    counts.columns = [str(c) for c in counts.columns]
+    totals = counts.sum(axis=1).replace(0, np.nan)
+    return counts.div(totals, axis=0).astype(float)
+
+
+def profile_columns(validated: ValidatedTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The other numeric and the categorical columns of ``validated`` worth profiling.
+
+    Returns
+    -------
+    numeric, categorical : dict of str to numpy.ndarray
+        Column name (as in the input) to values of the clean rows.
+    """
+    skip = {*validated.feature_columns, validated.id_column}
+    numeric: dict[str, np.ndarray] = {}
+    categorical: dict[str, np.ndarray] = {}
+    n = validated.n_rows
+    for name in validated.table.column_names:
+        if name in skip or n == 0:
+            continue
+        column = validated.table.column(name)
+        values, codes = parse_numbers(column)
+        if (codes == 0).sum() >= NUMERIC_SHARE * n:
+            finite = values[np.isfinite(values)]
+            distinct = np.unique(finite)
+            if len(distinct) <= MAX_CODES and np.all(distinct == np.round(distinct)):
+                codes_text = np.full(n, None, dtype=object)
+                for v in distinct:
+                    codes_text[values == v] = f"{v:g}"
+                categorical[name] = codes_text
+            else:
+                numeric[name] = values
+            continue
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                or pa.types.is_dictionary(column.type) or pa.types.is_boolean(column.type)):
+            continue
+        text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+        if 2 <= pc.count_distinct(text).as_py() <= MAX_CATEGORIES:
+            categorical[name] = text.to_numpy(zero_copy_only=False)
+    return numeric, categorical

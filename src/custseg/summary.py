@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from custseg.data.readers import SourceInfo
     from custseg.pipeline import KChoiceResult, RunResult
 
-SUMMARY_FORMAT_VERSION = 1
+SUMMARY_FORMAT_VERSION = 2
 _PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 
 
@@ -61,30 +61,65 @@ def config_summary(config: RunConfig) -> dict:
         "k_max": config.k_max, "min_segment_share": config.min_segment_share,
         "seed": config.seed, "n_init": config.n_init, "id_column": config.id_column,
         "on_invalid": config.on_invalid, "column_map": dict(config.column_map),
+        "names": None if config.names is None else str(config.names),
     }
 
 
 def _rows(validated) -> dict:
+    reasons = validated.rejects["reason"].value_counts() if len(validated.rejects) else {}
     return {"input": validated.n_input, "clustered": validated.n_rows,
-            "rejected": len(validated.rejects)}
+            "rejected": len(validated.rejects),
+            "reject_reasons": {str(r): int(n) for r, n in sorted(dict(reasons).items())}}
+
+
+def _stats(frame, row) -> dict:
+    """{column: {stat: value}} for one row of a (column, stat) frame."""
+    out: dict[str, dict] = {}
+    for (column, stat), value in frame.loc[row].items():
+        out.setdefault(column, {})[stat] = rounded(value)
+    return out
+
+
+def profile_summary(result: RunResult) -> tuple[list[dict], dict]:
+    """Per-segment blocks and the whole base's, for ``segments.json``."""
+    from custseg.profile import BASE
+
+    profiles = result.profiles
+    centers = result.segmenter.cluster_centers_original_
+    names = result.features.names
+    diff = profiles.difference()
+    lines = result.rules.rules
+    segments = []
+    for info in result.segments:
+        c = info.cluster
+        row = profiles.table.loc[c]
+        segments.append({
+            **info.to_dict(),
+            "size": int(row["size"]),
+            "share": rounded(row["share"]),
+            "centroid": {n: rounded(v) for n, v in zip(names, centers[c], strict=True)},
+            "profile": _stats(profiles.numeric, c),
+            "difference": _stats(diff, c),
+            "categories": {col: {cat: rounded(v) for cat, v in mix.loc[c].items()}
+                           for col, mix in profiles.categories.items()},
+            "rules": list(lines.get(c, [])),
+        })
+    base = {
+        "size": int(profiles.sizes.sum()),
+        "profile": _stats(profiles.numeric, BASE),
+        "categories": {col: {cat: rounded(v) for cat, v in mix.loc[BASE].items()}
+                       for col, mix in profiles.categories.items()},
+    }
+    return segments, base
 
 
 def run_summary(result: RunResult) -> dict:
-    """The content of ``segments.json``."""
-    centers = result.segmenter.cluster_centers_original_
-    names = result.features.names
-    segments = []
-    for cluster, row in result.profiles.table.iterrows():
-        segments.append({
-            "cluster": int(cluster),
-            "size": int(row["size"]),
-            "share": rounded(row["share"]),
-            "centroid": {n: rounded(c) for n, c in zip(names, centers[cluster], strict=True)},
-        })
+    """The content of ``segments.json`` (its JSON Schema: ``custseg/schemas/segments.schema.json``)."""
+    segments, base = profile_summary(result)
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
         "k": result.k,
-        "features": list(names),
+        "features": list(result.features.names),
         "feature_columns": list(result.validated.feature_columns),
         "id_column": result.validated.id_column,
         "k_selection": result.k_selection.to_dict(),
@@ -92,6 +127,9 @@ def run_summary(result: RunResult) -> dict:
                     "inertia": rounded(result.segmenter.inertia_)},
         "rows": _rows(result.validated),
         "segments": segments,
+        "all_customers": base,
+        "rules": {"fidelity": rounded(result.rules.fidelity), "depth": result.rules.depth,
+                  "lines": result.rules.lines(result.names)},
         "run": {"input": source_summary(result.validated.source),
                 "config": config_summary(result.config), "versions": versions()},
     }

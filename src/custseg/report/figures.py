@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
 
 from custseg.metrics import silhouette_values
 from custseg.report import plots
@@ -67,19 +69,37 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
                                              hue=hue, hue_name=_GENDER, seed=seed),
             folder / "scatter_features.png")
     out.update(k_selection_figures(result.k_selection, folder))
-    if len(names) >= 2:
-        centers = result.segmenter.cluster_centers_original_
-        out["segments"] = save_figure(
-            lambda ax: plots.segment_map(ax, values[:, 0], values[:, 1], result.labels, centers,
-                                         names[0], names[1], seed=seed),
-            folder / "segments.png")
     Z = result.segmenter.scaler_.transform(values)
+    if len(names) >= 2:
+        x, y, centers, x_name, y_name = _map_coordinates(result, Z)
+        out["segments"] = save_figure(
+            lambda ax: plots.segment_map(ax, x, y, result.labels, centers, x_name, y_name,
+                                         segment_names=result.names, seed=seed),
+            folder / "segments.png", size=(9.5, 5))
     sil, labels = silhouette_values(Z, result.labels, seed=seed)
     if sil.size:
         out["silhouette"] = save_figure(
             lambda ax: plots.silhouette_diagram(ax, sil, labels, result.k),
             folder / "silhouette.png", size=(7, 5.5))
     return out
+
+
+def _map_coordinates(result: RunResult, Z: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
+    """Where to draw customers: the two features in original units, or with more features the
+    first two principal components of the scaled features (fitted on a seeded sample)."""
+    names = result.features.names
+    values = result.features.values
+    if len(names) == 2:
+        return (values[:, 0], values[:, 1], result.segmenter.cluster_centers_original_,
+                names[0], names[1])
+    idx = plots.sample_index(len(Z), max_points=100_000, seed=result.config.seed)
+    pca = PCA(n_components=2, svd_solver="full").fit(Z[idx])
+    P = pca.transform(Z)
+    C = pca.transform(result.segmenter.cluster_centers_)
+    ratio = pca.explained_variance_ratio_
+    return (P[:, 0], P[:, 1], C, f"PC1 ({ratio[0]:.0%} of variance)",
+            f"PC2 ({ratio[1]:.0%} of variance)")
 
 
 def k_selection_figures(selection: KSelection, folder: Path) -> dict[str, Path]:

@@ -118,7 +118,8 @@ def segment_map(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
     ax.set_title(f"Customer segments{_sample_note(len(idx), len(x))}")
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
-    ax.legend(frameon=False, fontsize="small", loc="best")
+    # Outside the axes: business names are long and would hide customers.
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
 
