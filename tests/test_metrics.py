@@ -27,3 +27,17 @@ def test_sampled_estimate_is_close_to_exact():
 @pytest.mark.parametrize("labels", [[0, 0, 0], [0, 1, 2]])
 def test_undefined_cases_are_nan(labels):
     assert np.isnan(silhouette(np.arange(3.0).reshape(-1, 1), np.array(labels)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_from_distances_equals_scikit_learn(seed):
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    from custseg.metrics import silhouette_from_distances
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 3))
+    labels = rng.integers(0, 4, size=300)
+    labels[0] = 4  # a singleton scores 0, as in scikit-learn
+    expected = silhouette_score(X, labels)
+    assert silhouette_from_distances(pairwise_distances(X), labels) == pytest.approx(expected, abs=1e-12)

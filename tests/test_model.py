@@ -75,3 +75,26 @@ def test_more_clusters_than_rows_rejected():
 @parametrize_with_checks([Segmenter(n_clusters=3, n_init=2, random_state=0)])
 def test_sklearn_estimator_contract(estimator, check):
     check(estimator)
+
+
+def test_warm_start_runs_lloyd_from_the_given_centroids():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.2, size=(300, 2)) for c in ([0, 0], [5, 0], [0, 5])])
+    cold = Segmenter(3, random_state=0).fit(X)
+    warm = Segmenter(3, random_state=0, init=cold.cluster_centers_[::-1]).fit(X)
+    np.testing.assert_array_equal(warm.labels_, cold.labels_)  # same partition, same numbering
+    assert warm.n_iter_ <= 2
+
+
+@pytest.mark.slow
+def test_auto_on_more_rows_than_the_sample_warm_starts_from_it():
+    from custseg.selection import SELECTION_SAMPLE
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(c, 0.3, size=(1500, 2)) for c in ([0, 0], [4, 0], [0, 4], [4, 4])])
+    seg = Segmenter("auto", random_state=0).fit(X)
+    assert seg.k_selection_.sample_size == SELECTION_SAMPLE < len(X)
+    assert seg.k_selection_.chosen_k == 4
+    assert seg.k_selection_.sample_centers.shape == (4, 2)
+    assert seg.n_iter_ <= 3  # a few Lloyd passes over all rows, from the sample's centroids
+    assert sorted(seg.cluster_sizes_.tolist()) == [1500, 1500, 1500, 1500]

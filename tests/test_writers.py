@@ -85,3 +85,15 @@ def test_failed_late_run_leaves_previous_outputs_byte_for_byte(tmp_path, monkeyp
         run(RunConfig(out=out, k=3))  # a different K: every file would change
     assert _tree_digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["segmentation_output"]
+
+
+def test_prepared_table_subsets_keep_its_safety_and_quoting(tmp_path):
+    from custseg.data.writers import prepare_csv
+
+    table = pa.table({"name": ["=cmd", "a, b", "ok"], "n": [1, 2, 3]})
+    prepared = prepare_csv(table)
+    assert prepared.table.column("name").to_pylist() == ["'=cmd", "a, b", "ok"]
+    assert not prepared.plain_cells
+    part = prepared.subset(pa.array([True, False, True]))
+    text = write_csv(part, tmp_path / "part.csv").read_text()
+    assert text == 'name,n\n"\'=cmd",1\n"ok",3\n'

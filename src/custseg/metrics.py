@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.metrics import silhouette_samples, silhouette_score
 
 #: The silhouette is O(N^2); above this many rows it is computed on a seeded random sample of
-#: this size (the estimate's standard error is then well under 0.01).
-SILHOUETTE_SAMPLE = 10_000
+#: this size (the mean's standard error is then about 0.005 on Mall-like data).
+SILHOUETTE_SAMPLE = 5_000
 
 
 def silhouette(Z: np.ndarray, labels: np.ndarray, seed: int = 0,
@@ -27,6 +27,38 @@ def silhouette(Z: np.ndarray, labels: np.ndarray, seed: int = 0,
         return float("nan")
     size = sample_size if len(labels) > sample_size else None
     return float(silhouette_score(Z, labels, sample_size=size, random_state=seed))
+
+
+def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
+    """Exact mean silhouette from a precomputed distance matrix, in one matrix product.
+
+    Scoring many partitions of the same rows (one per K) then costs one distance matrix, not
+    one per partition. Singletons score 0, as in scikit-learn.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> D = np.abs(X - X.T)
+    >>> round(silhouette_from_distances(D, np.array([0, 0, 1, 1])), 3)
+    0.98
+    """
+    n = len(labels)
+    k = int(labels.max()) + 1
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), labels] = 1.0
+    sums = D @ onehot  # distance of each row to all rows of each segment
+    counts = onehot.sum(axis=0)
+    own = counts[labels]
+    rows = np.arange(n)
+    a = sums[rows, labels] / np.maximum(own - 1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = np.where(counts > 0, sums / counts, np.inf)
+    means[rows, labels] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (b - a) / np.maximum(a, b)
+    s[(own <= 1) | ~np.isfinite(s)] = 0.0
+    return float(s.mean())
 
 
 def simplified_silhouette(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:

@@ -82,6 +82,10 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Range of K compared when ``n_clusters="auto"``.
     min_segment_share : float, default 0.01
         With ``n_clusters="auto"``, a K leaving a segment under this share is not chosen.
+    init : array-like of shape (n_clusters, n_features), optional
+        Warm start in the scaled space: skip the k-means++ starts and random swap, run Lloyd
+        on all rows from these centroids. With ``n_clusters="auto"`` on more rows than the K
+        choice samples, the sample's best centroids are used this way.
 
     Attributes
     ----------
@@ -115,7 +119,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, n_clusters: int | str = 5, *, scaling: str = "standard", n_init: int = 10,
                  max_iter: int = 300, tol: float = 1e-4, random_state=None, k_min: int = 2,
-                 k_max: int = 10, min_segment_share: float = 0.01) -> None:
+                 k_max: int = 10, min_segment_share: float = 0.01, init=None) -> None:
         self.n_clusters = n_clusters
         self.scaling = scaling
         self.n_init = n_init
@@ -125,6 +129,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.k_min = k_min
         self.k_max = k_max
         self.min_segment_share = min_segment_share
+        self.init = init
 
     def fit(self, X, y=None) -> Segmenter:
         """Learn the scaler and the segments from ``X`` (rows = customers, columns = features).
@@ -151,8 +156,11 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
                                          min_segment_share=self.min_segment_share, seed=seed,
                                          n_init=self.n_init)
             k = self.k_selection_.chosen_k
+        init = self.init
+        if init is None and auto and len(Z) > self.k_selection_.sample_size:
+            init = self.k_selection_.sample_centers  # large data: warm start from the sample
         fit = fit_kmeans(Z, int(k), n_init=self.n_init, seed=seed, max_iter=self.max_iter,
-                         tol=self.tol)
+                         tol=self.tol, init=init)
         self._set_partition(fit, Z)
         return self
 

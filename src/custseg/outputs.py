@@ -30,10 +30,9 @@ import dataclasses
 from pathlib import Path
 
 import joblib
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from custseg.data.writers import OutputFolder, write_csv, write_json
+from custseg.data.writers import CsvTable, OutputFolder, prepare_csv, write_csv, write_json
 from custseg.pipeline import KChoiceResult, RunResult
 from custseg.progress import NullProgress, Progress
 from custseg.report.figures import k_selection_figures, render_figures
@@ -77,7 +76,7 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
     with OutputFolder(out) as staging:
         root = staging.path
         with progress.task("Writing clustered data"):
-            clustered = result.clustered_table
+            clustered = prepare_csv(result.clustered_table)  # scanned once, for every list
             written["clustered"] = write_csv(clustered, root / clustered_file_name(result))
             if result.n_rejected:
                 written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
@@ -98,13 +97,13 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
     return dataclasses.replace(result, outputs=final)
 
 
-def write_segment_lists(clustered: pa.Table, result: RunResult, folder: Path) -> dict[str, Path]:
+def write_segment_lists(clustered: CsvTable, result: RunResult, folder: Path) -> dict[str, Path]:
     """One CSV per segment, ``<segment-slug>.csv``, with that segment's rows of ``clustered``."""
     folder.mkdir(parents=True, exist_ok=True)
-    cluster = clustered.column("Cluster")
+    cluster = clustered.table.column("Cluster")
     out = {}
     for info in result.segments:
-        rows = clustered.filter(pc.equal(cluster, info.cluster))
+        rows = clustered.subset(pc.equal(cluster, info.cluster))
         out[f"segment:{info.slug}"] = write_csv(rows, folder / f"{info.slug}.csv")
     return out
 

@@ -19,7 +19,7 @@ from custseg.data.validate import ValidatedTable, validate
 from custseg.data.writers import check_writable
 from custseg.datasets import mall_customers_path
 from custseg.features import FeatureMatrix, check_distinct, check_features, feature_matrix, make_scaler
-from custseg.metrics import silhouette
+from custseg.metrics import silhouette_values
 from custseg.model import Segmenter
 from custseg.naming import SegmentInfo, describe_segments, load_overrides
 from custseg.profile import SegmentProfiles, profile_columns, profile_segments
@@ -54,7 +54,10 @@ class RunResult:
     k_selection : KSelection
         Every criterion for every K, the choice and why.
     silhouette : float
-        Mean silhouette of the segments on the scaled features.
+        Mean silhouette of the segments on the scaled features (exact up to
+        ``custseg.metrics.SILHOUETTE_SAMPLE`` customers, on a seeded sample above).
+    silhouette_sample : (numpy.ndarray, numpy.ndarray)
+        Silhouette of each customer of that sample, and their segments (for the diagram).
     outputs : dict of str to pathlib.Path
         Files written (empty until :func:`custseg.outputs.write_outputs`).
     """
@@ -68,6 +71,7 @@ class RunResult:
     rules: SegmentRules
     k_selection: KSelection
     silhouette: float
+    silhouette_sample: tuple[np.ndarray, np.ndarray] = field(repr=False)
     outputs: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -155,12 +159,21 @@ def select_k(features: FeatureMatrix, config: RunConfig, progress: Progress | No
                         n_init=config.n_init, force_k=config.forced_k, advance=advance)
 
 
-def fit_segments(features: FeatureMatrix, validated: ValidatedTable, k: int, config: RunConfig
-                 ) -> Segmenter:
-    """Stage 4: fit the segmenter on the feature matrix (columns named as in the input)."""
+def fit_segments(features: FeatureMatrix, validated: ValidatedTable, k: int, config: RunConfig,
+                 selection: KSelection | None = None) -> Segmenter:
+    """Stage 4: fit the segmenter on the feature matrix (columns named as in the input).
+
+    On more rows than the K choice sampled, the fit is warm-started from the sample's best
+    centroids for ``k`` (``selection.sample_centers``): a few Lloyd passes over all rows instead
+    of every start and swap again.
+    """
     check_features(features, k, validated)
     X = pd.DataFrame(features.values, columns=list(validated.feature_columns), copy=False)
-    segmenter = Segmenter(k, n_init=config.n_init, random_state=config.seed).fit(X)
+    init = None
+    if (selection is not None and selection.sample_centers is not None
+            and selection.chosen_k == k and features.n_rows > selection.sample_size):
+        init = selection.sample_centers
+    segmenter = Segmenter(k, n_init=config.n_init, random_state=config.seed, init=init).fit(X)
     check_distinct(features, k, segmenter.cluster_sizes_, validated.source.name)
     return segmenter
 
@@ -194,15 +207,16 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     selection = select_k(features, config, progress)
     k = selection.chosen_k
     with progress.task(f"Fitting K-Means (K = {k}, {config.n_init} starts + random swap)"):
-        segmenter = fit_segments(features, validated, k, config)
+        segmenter = fit_segments(features, validated, k, config, selection)
     with progress.task("Profiling segments"):
         Z = segmenter.scaler_.transform(features.values)
         profiles = profile(features, validated, segmenter.labels_, k)
         segments = name_segments(profiles, features, config, overrides)
         rules = fit_rules(features.values, segmenter.labels_, features.names, k, seed=config.seed)
-        score = silhouette(Z, segmenter.labels_, seed=config.seed)
+        sil = silhouette_values(Z, segmenter.labels_, seed=config.seed)
+        score = float(sil[0].mean()) if sil[0].size else float("nan")
     return RunResult(config, validated, features, segmenter, profiles, segments, rules, selection,
-                     score)
+                     score, sil)
 
 
 def profile(features: FeatureMatrix, validated: ValidatedTable, labels: np.ndarray, k: int

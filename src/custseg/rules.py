@@ -22,7 +22,7 @@ from sklearn.tree import DecisionTreeClassifier
 TARGET_FIDELITY = 0.95
 MAX_DEPTH = 5
 MIN_LEAF_SHARE = 0.005
-FIT_SAMPLE = 200_000
+FIT_SAMPLE = 50_000
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,15 @@ from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
-    silhouette_score,
+    pairwise_distances,
 )
+from threadpoolctl import threadpool_limits
 
 from custseg.config import DEFAULT_K_MAX, DEFAULT_K_MIN, DEFAULT_MIN_SEGMENT_SHARE, check_k_range
 from custseg.engines.local import fit_kmeans
-from custseg.engines.swap import assign
+from custseg.engines.swap import assign, random_swap
 from custseg.exceptions import ConfigError
-from custseg.metrics import simplified_silhouette
+from custseg.metrics import silhouette_from_distances, simplified_silhouette
 
 #: Rows used for choosing K (a seeded uniform sample above this).
 SELECTION_SAMPLE = 5_000
@@ -121,6 +122,9 @@ class KSelection:
         Structure test score (see the module notes); below ``STRUCTURE_Z``: no structure.
     seed : int
         Seed used.
+    sample_centers : numpy.ndarray or None
+        Best centroids found for ``chosen_k`` on the sample (k-means++ starts, then random
+        swap), scaled: the warm start of the final fit on all rows.
     """
 
     table: pd.DataFrame
@@ -137,6 +141,7 @@ class KSelection:
     n_rows: int
     structure_z: float
     seed: int = field(default=0)
+    sample_centers: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def knee(self) -> int | None:
@@ -350,12 +355,22 @@ def choose_k(
     check_k_range(k_min, k_max)
     if not 0 <= min_segment_share < 1:
         raise ConfigError(f"--min-segment-share must be in [0, 1) (got {min_segment_share}).")
+    # Everything below runs on a sample of at most SELECTION_SAMPLE rows, where OpenMP/BLAS
+    # threads only add overhead (and stall badly when another process holds a core).
+    with threadpool_limits(1):
+        return _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance)
+
+
+def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,
+              n_init: int, force_k: int | None, advance: Callable[[float], None] | None
+              ) -> KSelection:
     n_rows = len(Z)
     S = selection_sample(Z, seed)
     distinct = len(np.unique(S, axis=0))
     top = min(k_max, distinct, len(S) - 1)
     ks = list(range(1, max(top, 1) + 1))
     sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SILHOUETTE_SAMPLE]
+    sil_distances = pairwise_distances(S[sil_rows])  # once, for every K
     rows = []
     centers: dict[int, np.ndarray] = {}
     for k in ks:
@@ -368,7 +383,7 @@ def choose_k(
             sizes = np.bincount(labels, minlength=k)
             row["min_share"] = sizes.min() / len(S)
             if len(np.unique(labels[sil_rows])) > 1:
-                row["silhouette"] = silhouette_score(S[sil_rows], labels[sil_rows])
+                row["silhouette"] = silhouette_from_distances(sil_distances, labels[sil_rows])
             row["calinski_harabasz"] = calinski_harabasz_score(S, labels)
             row["davies_bouldin"] = davies_bouldin_score(S, labels)
             row["stability"] = stability(S, k, seed) if k >= k_min else np.nan
@@ -399,11 +414,16 @@ def choose_k(
         explanation += (f" Every K from {k_min} to {k_max} leaves a segment under "
                         f"{min_segment_share:.0%} of customers (outliers?), so that rule was "
                         "set aside.")
+    warm = None
+    if chosen in centers:
+        # The final fit's warm start: this K's best start, refined by random swap on the sample.
+        warm = (random_swap(S, centers[chosen], seed=np.random.default_rng([seed, 5])).centers
+                if chosen > 1 else centers[chosen])
     return KSelection(table=table, picks=picks, chosen_k=int(chosen), confidence=confidence,
                       explanation=explanation, recommended_k=int(recommended),
                       forced=force_k is not None, k_min=k_min, k_max=k_max,
                       min_segment_share=min_segment_share, sample_size=len(S), n_rows=n_rows,
-                      structure_z=null.structure_z, seed=seed)
+                      structure_z=null.structure_z, seed=seed, sample_centers=warm)
 
 
 def _picks(table: pd.DataFrame, ks: list[int]) -> dict[str, int | None]:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -25,7 +26,7 @@ from custseg.exceptions import OutputError
 
 MANIFEST = ".custseg-manifest.json"
 #: Text cells starting with one of these are formulas to a spreadsheet (OWASP CSV injection).
-_FORMULA_START = r"^[=+\-@\t\r]"
+_FORMULA_CHARS = pa.array(["=", "+", "-", "@", "\t", "\r"])
 _STRUCTURAL = r'[",\r\n]'
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
@@ -44,12 +45,14 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            risky = pc.and_(
-                pc.match_substring_regex(column, _FORMULA_START),
-                pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)),
-            )
-            if pc.any(risky).as_py():
-                column = pc.if_else(risky, pc.utf8_replace_slice(column, 0, 0, "'"), column)
+            # Cheap test first (first character), the number regex only when something starts
+            # like a formula: most columns of most files have no such cell at all.
+            first = pc.utf8_slice_codeunits(column, 0, 1)
+            starts = pc.fill_null(pc.is_in(first, value_set=_FORMULA_CHARS), False)
+            if pc.any(starts).as_py():
+                risky = pc.and_(starts, pc.invert(pc.match_substring_regex(column, _PLAIN_NUMBER)))
+                if pc.any(risky).as_py():
+                    column = pc.if_else(risky, pc.utf8_replace_slice(column, 0, 0, "'"), column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
@@ -59,26 +62,45 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def write_csv(data: pa.Table | pd.DataFrame, path: Path) -> Path:
+@dataclass(frozen=True)
+class CsvTable:
+    """A table made ready for :func:`write_csv` once (formulas neutralised, quoting decided), so
+    that subsets of it (per-segment lists) are written without scanning every cell again."""
+
+    table: pa.Table
+    plain_header: bool
+    plain_cells: bool
+
+    def subset(self, mask: pa.Array | pa.ChunkedArray) -> CsvTable:
+        """The rows where ``mask`` is true (a subset needs no more quoting than the whole)."""
+        return CsvTable(self.table.filter(mask), self.plain_header, self.plain_cells)
+
+
+def prepare_csv(data: pa.Table | pd.DataFrame) -> CsvTable:
+    """Neutralise formulas and decide quoting (plain: no name, or no cell, needs quotes)."""
+    table = neutralise_formulas(to_arrow(data) if isinstance(data, pd.DataFrame) else data)
+    header_plain = not any(re.search(_STRUCTURAL, name) for name in table.column_names)
+    return CsvTable(table, header_plain, header_plain and not _any_structural(table))
+
+
+def write_csv(data: pa.Table | pd.DataFrame | CsvTable, path: Path) -> Path:
     """Write ``data`` as UTF-8 CSV (LF, quoted only where needed), formulas neutralised."""
     import pyarrow.csv as pacsv
 
-    table = neutralise_formulas(to_arrow(data) if isinstance(data, pd.DataFrame) else data)
+    prepared = data if isinstance(data, CsvTable) else prepare_csv(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Arrow's "needed" quotes every text cell; when no cell needs quotes, write none, so the
     # output reads like the input (1,Male,19,...). Otherwise quote text cells (still valid CSV).
-    header_plain = not any(re.search(_STRUCTURAL, name) for name in table.column_names)
-    style = "none" if header_plain and not _any_structural(table) else "needed"
-    options = pacsv.WriteOptions(quoting_style=style,
-                                 quoting_header="none" if header_plain else "needed")
-    pacsv.write_csv(table, path, options)
+    options = pacsv.WriteOptions(quoting_style="none" if prepared.plain_cells else "needed",
+                                 quoting_header="none" if prepared.plain_header else "needed")
+    pacsv.write_csv(prepared.table, path, options)
     return path
 
 
 def _any_structural(table: pa.Table) -> bool:
     for column in table.columns:
         is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        if is_text and pc.any(pc.match_substring_regex(column, _STRUCTURAL)).as_py():
+        if is_text and any(pc.any(pc.match_substring(column, ch)).as_py() for ch in '",\r\n'):
             return True
     return False
 

@@ -38,6 +38,7 @@ def fit_kmeans(
     max_iter: int = 300,
     tol: float = 1e-4,
     refine: bool = True,
+    init: np.ndarray | None = None,
 ) -> KMeansFit:
     """Fit K-Means to ``Z``, aiming for the best partition rather than the first local minimum.
 
@@ -55,6 +56,9 @@ def fit_kmeans(
         Lloyd's iteration limit and convergence tolerance (as scikit-learn).
     refine : bool, default True
         Refine the best start by random swap.
+    init : numpy.ndarray, optional
+        Warm start, shape (k, n_features): skip the starts and the swap and run Lloyd on every
+        row from these centroids (for example the best centroids found on a sample).
 
     Returns
     -------
@@ -73,6 +77,14 @@ def fit_kmeans(
         center = Z.mean(axis=0, keepdims=True)
         return KMeansFit(center, np.zeros(len(Z), dtype=np.int32),
                          float(((Z - center) ** 2).sum()), 0)
+    if init is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = KMeans(n_clusters=k, init=np.asarray(init, dtype=np.float64), n_init=1,
+                           max_iter=max_iter, tol=tol).fit(Z)
+        return KMeansFit(np.asarray(model.cluster_centers_, dtype=np.float64),
+                         model.labels_.astype(np.int32, copy=False), float(model.inertia_),
+                         int(model.n_iter_))
     rng = np.random.default_rng([seed, 5])
     sample = Z if len(Z) <= FIT_SAMPLE else Z[rng.choice(len(Z), FIT_SAMPLE, replace=False)]
     with warnings.catch_warnings():

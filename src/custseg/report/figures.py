@@ -16,7 +16,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
-from custseg.metrics import silhouette_values
 from custseg.report import plots
 from custseg.selection import KSelection
 
@@ -76,7 +75,7 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
             lambda ax: plots.segment_map(ax, x, y, result.labels, centers, x_name, y_name,
                                          segment_names=result.names, seed=seed),
             folder / "segments.png", size=(9.5, 5))
-    sil, labels = silhouette_values(Z, result.labels, seed=seed)
+    sil, labels = result.silhouette_sample
     if sil.size:
         out["silhouette"] = save_figure(
             lambda ax: plots.silhouette_diagram(ax, sil, labels, result.k),
