@@ -84,7 +84,9 @@ def test_failed_late_run_leaves_previous_outputs_byte_for_byte(tmp_path, monkeyp
     with pytest.raises(RuntimeError, match="disk full"):
         run(RunConfig(out=out, k=3))  # a different K: every file would change
     assert _tree_digest(out) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["segmentation_output"]
+    # No staging folder is left behind; the history records only the run that succeeded.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".custseg-history.jsonl", "segmentation_output"]
+    assert len((tmp_path / ".custseg-history.jsonl").read_text().splitlines()) == 1
 
 
 def test_prepared_table_subsets_keep_its_safety_and_quoting(tmp_path):

@@ -5,6 +5,7 @@ Public API (imported lazily, so ``import custseg`` is cheap):
 - :class:`Segmenter`: scikit-learn style estimator (``fit``, ``predict``, ``transform``...).
 - :func:`run`: the whole pipeline, outputs written; :func:`segment`: the same, nothing written.
 - :func:`evaluate_k`: the evidence for K (what ``custseg choose-k`` prints).
+- :func:`load_model`: a saved model file, to score new customers (``predict``, ``score``).
 - :class:`RunConfig`: options of a run; :class:`RunResult`: what a run computed.
 
 Examples
@@ -24,6 +25,7 @@ from custseg._version import __version__
 if TYPE_CHECKING:
     from custseg.config import RunConfig
     from custseg.model import Segmenter
+    from custseg.modelfile import load_model
     from custseg.pipeline import KChoiceResult, RunResult, evaluate_k, run, segment
 
 _LAZY = {
@@ -34,6 +36,7 @@ _LAZY = {
     "segment": "custseg.pipeline",
     "evaluate_k": "custseg.pipeline",
     "KChoiceResult": "custseg.pipeline",
+    "load_model": "custseg.modelfile",
 }
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "Segmenter",
     "__version__",
     "evaluate_k",
+    "load_model",
     "run",
     "segment",
 ]

@@ -168,6 +168,15 @@ NamesOpt = Annotated[Path | None, typer.Option(
     help="YAML or JSON file giving segments your names, descriptions and actions "
          "(segment id or generated name -> name, or -> {name, description, action}).",
     show_default=False)]
+PreviousOpt = Annotated[Path | None, typer.Option(
+    "--previous", metavar="PATH",
+    help="A previous run folder (or its model file): matched segments keep their ids and names; "
+         "migration and drift since that run are reported.", show_default=False)]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="'memory', 'streaming' (batches, bounded memory) or 'auto' (streaming when "
+                     "the input would not fit --memory-budget).")]
+MemoryOpt = Annotated[str, typer.Option(
+    "--memory-budget", help="Memory the run may use, e.g. 2GB (decides --engine auto).")]
 KOpt = Annotated[str, typer.Option(
     "--k", "-k", help="Number of segments, or 'auto' to choose it from the data.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K compared.")]
@@ -209,6 +218,9 @@ def run(
     column_map: ColumnMapOpt = None,
     on_invalid: OnInvalidOpt = "reject",
     names: NamesOpt = None,
+    previous: PreviousOpt = None,
+    engine: EngineOpt = "auto",
+    memory_budget: MemoryOpt = "2GB",
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -218,7 +230,8 @@ def run(
 
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid, names=names)
+                          on_invalid=on_invalid, names=names, previous=previous, engine=engine,
+                          memory_budget=memory_budget)
     with _progress(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -273,6 +286,63 @@ def report(
         out_console.print(f"Report written: {path}", markup=False)
 
 
+@app.command()
+@handles_errors
+def history(
+    folder: Annotated[Path, typer.Argument(help="Folder holding run folders (the parent of --out).",
+                                           metavar="DIR")] = Path("."),
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """List the runs recorded in DIR: date, input fingerprint, rows, K, segments."""
+    from custseg import console
+    from custseg.history import history_path, history_table, read_history
+
+    notes: list[str] = []
+    records = read_history(folder, notes=notes)
+    if not records and not history_path(folder).exists():
+        raise InputFileError(f"No run history in {folder}: runs record themselves in the folder "
+                             "holding their --out folder. Pass that folder.")
+    if not quiet:
+        console.print_history(out_console, history_table(records))
+        for note in notes:
+            err_console.print(f"Note: {note}", markup=False)
+
+
+@app.command()
+@handles_errors
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.", metavar="RUN_A")],
+    run_b: Annotated[Path, typer.Argument(help="The later run folder.", metavar="RUN_B")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Folder for migration.csv, transition_matrix.csv and changes.json. "
+        "[default: comparison_<RUN_A>_<RUN_B>]", show_default=False)] = None,
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Migration and drift between two runs: who moved where, PSI, keep or re-fit."""
+    from custseg import console
+    from custseg.changes import compare_runs, load_snapshot
+    from custseg.outputs import write_changes
+
+    changes = compare_runs(load_snapshot(run_a), load_snapshot(run_b), assign_new_ids=False)
+    folder = out or Path(f"comparison_{run_a.name}_{run_b.name}")
+    written = write_changes(changes, folder)
+    if not quiet:
+        console.print_changes(out_console, changes)
+        console.print_outputs(out_console, folder, written)
+
+
+def _register_commands() -> None:
+    # Commands kept in their own modules; they import this one, so they are added last.
+    from custseg.cli_predict import register as register_predict
+
+    register_predict(app)
+
+
+_register_commands()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``custseg`` command (and of ``customer_segmentation.py``)."""
     app(args=list(argv) if argv is not None else None, prog_name="custseg")
@@ -280,4 +350,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])
-from custseg.cli_predict import register as _register_predict; _register_predict(app)  # noqa: E402, E702, I001

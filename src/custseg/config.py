@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +22,11 @@ DEFAULT_SEED = 42
 DEFAULT_N_INIT = 10
 #: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
 ON_INVALID = ("reject", "fail")
+#: Engines: "memory" holds the table in memory, "streaming" reads it in batches (bounded memory),
+#: "auto" streams when the input would not fit ``memory_budget``.
+ENGINES = ("auto", "memory", "streaming")
+#: Default memory budget of a run, bytes.
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,14 @@ class RunConfig:
         What to do with invalid rows: write them to ``rejected_rows.csv``, or stop.
     names : pathlib.Path or None, default None
         YAML or JSON file overriding segment names, descriptions and actions (``--names``).
+    engine : {"auto", "memory", "streaming"}, default "auto"
+        How the data is processed; ``auto`` streams when the in-memory engine would need more
+        than ``memory_budget``.
+    memory_budget : int, default 2 GiB
+        Bytes the run may use (``--memory-budget 2GB``).
+    previous : pathlib.Path or None, default None
+        A previous run folder or model file (``--previous``): segments matched to its segments
+        keep their ids and names, and the run reports migration and drift since it.
 
     Raises
     ------
@@ -86,6 +100,9 @@ class RunConfig:
     column_map: tuple[tuple[str, str], ...] = ()
     on_invalid: str = "reject"
     names: Path | None = None
+    previous: Path | None = None
+    engine: str = "auto"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -104,6 +121,9 @@ class RunConfig:
         dupes = sorted({f for f in self.features if self.features.count(f) > 1})
         if dupes:
             raise ConfigError(f"Feature {dupes[0]!r} is listed twice in --features.")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r}).")
+        object.__setattr__(self, "memory_budget", parse_bytes(self.memory_budget))
         if self.on_invalid not in ON_INVALID:
             raise ConfigError(
                 f"--on-invalid must be one of {', '.join(ON_INVALID)} (got {self.on_invalid!r}).")
@@ -115,6 +135,8 @@ class RunConfig:
             object.__setattr__(self, "input", Path(self.input))
         if self.names is not None:
             object.__setattr__(self, "names", Path(self.names))
+        if self.previous is not None:
+            object.__setattr__(self, "previous", Path(self.previous))
 
     @property
     def forced_k(self) -> int | None:
@@ -124,6 +146,27 @@ class RunConfig:
     def with_(self, **changes: object) -> RunConfig:
         """Return a copy with some options changed (validated again)."""
         return replace(self, **changes)
+
+
+def parse_bytes(value: int | str) -> int:
+    """A memory size: bytes, or text such as ``2GB``, ``512MiB``, ``1.5G``.
+
+    Examples
+    --------
+    >>> parse_bytes("2GB"), parse_bytes("512MiB"), parse_bytes(100_000_000)
+    (2147483648, 536870912, 100000000)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(value).lower())
+        if not match:
+            raise ConfigError(f"--memory-budget must be a size such as 2GB or 512MB (got {value!r}).")
+        number, unit = float(match.group(1)), match.group(2)
+    size = int(number * 1024 ** "_kmgt".index(unit or "_"))
+    if size < 64 * 1024**2:
+        raise ConfigError(f"--memory-budget must be at least 64MB (got {value!r}).")
+    return size
 
 
 def check_k_range(k_min: int, k_max: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -15,6 +16,7 @@ SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
          "davies_bouldin": "DB", "gap": "gap"}
 
 if TYPE_CHECKING:
+    from custseg.changes import RunChanges
     from custseg.pipeline import RunResult
 
 
@@ -62,8 +64,9 @@ def print_run_summary(console: Console, result: RunResult) -> None:
     table.add_column("Share", justify="right")
     for name in features:
         table.add_column(f"Mean {name}", justify="right")
-    for cluster, row in result.profiles.table.iterrows():
-        table.add_row(str(cluster), result.segments[cluster].name, f"{int(row['size']):,}",
+    for position, row in result.profiles.table.iterrows():
+        info = result.segments[position]
+        table.add_row(str(info.cluster), info.name, f"{int(row['size']):,}",
                       f"{row['share']:.1%}",
                       *[f"{row[f'mean {name}']:.1f}" for name in features])
     console.print(table)
@@ -77,12 +80,52 @@ def print_run_summary(console: Console, result: RunResult) -> None:
     console.print(
         f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
         f"{result.n_rejected:,} rejected", markup=False)
+    if result.changes is not None:
+        print_changes(console, result.changes)
     print_outputs(console, result.config.out, result.outputs)
 
 
+def print_changes(console: Console, changes: RunChanges) -> None:
+    """Matched, new and retired segments, customer moves, drift and the recommendation."""
+    d = changes.to_dict()
+    console.print(f"Since {changes.previous.name}: {len(d['matched'])} segments kept their id and name"
+                  + (f", new: {', '.join(s['name'] for s in d['new'])}" if d["new"] else "")
+                  + (f", retired: {', '.join(s['name'] for s in d['retired'])}" if d["retired"] else "")
+                  + ".", markup=False)
+    if "customers" in d:
+        c = d["customers"]
+        console.print(f"Customers: {c['both']:,} in both runs ({c['stayed_percent']}% kept their "
+                      f"segment, {c['moved']:,} moved), {c['new']:,} new, {c['departed']:,} departed.",
+                      markup=False)
+    for sentence in [*d["moves"], *d["splits"], *d["merges"]]:
+        console.print(f"  {sentence}", markup=False)
+    if "psi" in d:
+        console.print("Drift (PSI): " + ", ".join(f"{p['feature']} {p['psi']:.3f} ({p['reading']})"
+                                                  for p in d["psi"]), markup=False)
+    console.print(f"Recommendation: {changes.recommendation.message}", markup=False)
+    for reason in changes.recommendation.reasons:
+        console.print(f"  - {reason}", markup=False)
+
+
+def print_history(console: Console, table: pd.DataFrame) -> None:
+    """The recorded runs, oldest first."""
+    out = Table(title=f"{len(table)} recorded run{'s' if len(table) != 1 else ''}", title_justify="left")
+    numeric = ("rows", "rejected", "k")
+    for column in ("run", "date", "input", "rows", "rejected", "k", "segments"):
+        out.add_column(column.capitalize(), justify="right" if column in numeric else "left")
+    for row in table.itertuples():
+        out.add_row(row.run, row.date, row.input, f"{row.rows:,}" if row.rows is not pd.NA else "",
+                    f"{row.rejected:,}" if row.rejected is not pd.NA else "", str(row.k), row.segments)
+    console.print(out)
+
+
 def print_outputs(console: Console, root: Path, outputs: dict[str, Path]) -> None:
-    """The files written, folders once."""
+    """The files written, folders once (the run history, outside the folder, last)."""
     console.print(f"Outputs in {root}/:", markup=False)
-    for path in sorted({p if p.parent == root else p.parent for p in outputs.values()}):
+    history = outputs.get("history")
+    inside = [p for name, p in outputs.items() if name != "history"]
+    for path in sorted({p if p.parent == root else p.parent for p in inside}):
         label = f"{path.relative_to(root)}/" if path.is_dir() else str(path.relative_to(root))
         console.print(f"  {label}", markup=False)
+    if history is not None:
+        console.print(f"Run recorded in {history} (custseg history).", markup=False)

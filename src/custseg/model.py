@@ -24,6 +24,9 @@ from custseg.engines.base import KMeansFit
 from custseg.engines.local import fit_kmeans, seed_int
 from custseg.features import make_scaler
 
+#: Centre of an id no segment uses, in a pickled pipeline (scaled units: standard deviations).
+PLACEHOLDER = 1e12
+
 
 def stable_order(centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Order clusters by descending size, ties by centroid coordinates (ascending).
@@ -208,14 +211,28 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         Z = self.scale(X)
         return float(self.kmeans_.score(Z))
 
-    def to_pipeline(self) -> Pipeline:
-        """A scikit-learn Pipeline (scaler, KMeans) that predicts exactly as this segmenter."""
+    def to_pipeline(self, segment_ids: np.ndarray | None = None) -> Pipeline:
+        """A scikit-learn Pipeline (scaler, KMeans) that predicts exactly as this segmenter.
+
+        Parameters
+        ----------
+        segment_ids : numpy.ndarray, optional
+            Stable id of each segment (``--previous`` runs keep earlier ids). The KMeans then
+            predicts those ids: row ``segment_ids[j]`` of its centres is segment ``j``'s centroid,
+            and ids no segment uses get a placeholder centre ``PLACEHOLDER`` scaled units away,
+            which no customer is ever nearest to.
+        """
         check_is_fitted(self)
         scaler = copy.deepcopy(self.scaler_)
         if hasattr(self, "feature_names_in_"):
             # The pipeline is used on data frames (joblib.load(p).predict(df[features])).
             scaler.feature_names_in_ = self.feature_names_in_
-        return Pipeline([("scaler", scaler), ("kmeans", copy.deepcopy(self.kmeans_))])
+        kmeans = copy.deepcopy(self.kmeans_)
+        if segment_ids is not None and not np.array_equal(segment_ids, np.arange(len(segment_ids))):
+            centers = np.full((int(np.max(segment_ids)) + 1, self.cluster_centers_.shape[1]), PLACEHOLDER)
+            centers[np.asarray(segment_ids)] = self.cluster_centers_
+            kmeans = _kmeans_from_centers(centers)
+        return Pipeline([("scaler", scaler), ("kmeans", kmeans)])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -249,7 +249,9 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, str]]:
 
 def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequence[str],
                       overrides: Mapping[str, Mapping[str, str]] | None = None,
-                      actions: ActionTable | None = None, seed: int = 0) -> tuple[SegmentInfo, ...]:
+                      actions: ActionTable | None = None, seed: int = 0,
+                      ids: Sequence[int] | None = None,
+                      inherited: Mapping[int, str] | None = None) -> tuple[SegmentInfo, ...]:
     """Name, describe and suggest an action for each segment.
 
     Parameters
@@ -265,6 +267,11 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
         From :func:`load_overrides`.
     actions : ActionTable, optional
         Rule table (default: the shipped ``actions.yaml``).
+    ids : sequence of int, optional
+        Stable id of each segment (default 0..k-1); ``--names`` keys and ``cluster`` use them.
+    inherited : mapping of int to str, optional
+        Names kept from a previous run, by position: they replace the generated name (a
+        ``--names`` entry still wins).
 
     Examples
     --------
@@ -276,15 +283,17 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
     actions = actions or load_action_table()
     pos = positions(medians, values, seed=seed)
     generated = generate_names(pos, features)
-    keys = _override_keys(overrides or {}, generated)
+    ids = list(range(len(generated))) if ids is None else [int(i) for i in ids]
+    inherited = inherited or {}
+    keys = _override_keys(overrides or {}, generated, ids, inherited)
     infos = []
     for i, name in enumerate(generated):
         levels = {f: level(pos[i, j]) for j, f in enumerate(features)}
         rule = actions.suggest(levels)
         over = keys.get(i, {})
-        final = over.get("name", name)
+        final = over.get("name", inherited.get(i, name))
         infos.append(SegmentInfo(
-            cluster=i, name=final, slug=slugify(final),
+            cluster=ids[i], name=final, slug=slugify(final),
             description=over.get("description", describe(pos[i], medians[i], features)),
             action=over.get("action", rule.action),
             rationale=over.get("rationale", rule.rationale if "action" not in over else "Set by the user."),
@@ -294,19 +303,22 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
     return tuple(infos)
 
 
-def _override_keys(overrides: Mapping[str, Mapping[str, str]], generated: list[str]
-                   ) -> dict[int, Mapping[str, str]]:
+def _override_keys(overrides: Mapping[str, Mapping[str, str]], generated: list[str],
+                   ids: list[int], inherited: Mapping[int, str]) -> dict[int, Mapping[str, str]]:
     lookup = {}
     for i, name in enumerate(generated):
-        lookup[str(i)] = i
-        lookup[name.lower()] = i
-        lookup[slugify(name)] = i
+        for text in (name, inherited.get(i)):
+            if text:
+                lookup[text.lower()] = i
+                lookup[slugify(text)] = i
+        lookup[str(ids[i])] = i
     out = {}
     for key, value in overrides.items():
         i = lookup.get(key.strip().lower())
         if i is None:
             raise ConfigError(f"--names: no segment {key!r} in this run; use a segment id "
-                              f"(0..{len(generated) - 1}) or a generated name such as {generated[0]!r}.")
+                              f"({', '.join(map(str, ids))}) or a generated name such as "
+                              f"{generated[0]!r}.")
         out[i] = value
     return out
 

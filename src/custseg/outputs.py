@@ -20,6 +20,12 @@ Files (in ``--out``):
     One customer list per segment (the clustered file's rows of that segment).
 ``report.html``
     Everything on one self-contained page (see :mod:`custseg.report.html`).
+``segments_model.custseg.json``
+    custseg's own model file: loading it runs no code (:mod:`custseg.modelfile`); what
+    ``custseg predict`` and ``custseg.load_model`` use.
+``migration.csv``, ``transition_matrix.csv``
+    With ``--previous``: each customer present in both runs with their previous and new
+    segment, and customers per (previous, new) segment with the share of the previous one.
 ``figures/*.png``
     Histograms, feature scatter, elbow, K-choice criteria, segment map, silhouette.
 """
@@ -30,9 +36,14 @@ import dataclasses
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pyarrow.compute as pc
 
+from custseg.changes import RunChanges
 from custseg.data.writers import CsvTable, OutputFolder, prepare_csv, write_csv, write_json
+from custseg.exceptions import OutputError
+from custseg.history import history_dir_for, record_run, run_record
+from custseg.modelfile import MODEL_FILE, model_from_result, save_model
 from custseg.pipeline import KChoiceResult, RunResult
 from custseg.progress import NullProgress, Progress
 from custseg.report.figures import k_selection_figures, render_figures
@@ -44,6 +55,9 @@ SUMMARY_FILE = "segments.json"
 K_SELECTION_FILE = "k_selection.json"
 REJECTS_FILE = "rejected_rows.csv"
 PROFILES_FILE = "segment_profiles.csv"
+MIGRATION_FILE = "migration.csv"
+TRANSITIONS_FILE = "transition_matrix.csv"
+CHANGES_FILE = "changes.json"
 SEGMENTS_DIR = "segments"
 FIGURES_DIR = "figures"
 
@@ -81,13 +95,19 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
             if result.n_rejected:
                 written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
             written.update(write_segment_lists(clustered, result, root / SEGMENTS_DIR))
-            written["profiles"] = write_csv(result.profiles.to_frame(result.names),
+            written["profiles"] = write_csv(result.profiles.to_frame(result.names, result.segment_ids),
                                             root / PROFILES_FILE)
-            summary = run_summary(result)
+            if result.changes is not None and result.changes.migration is not None:
+                written["migration"] = write_csv(result.changes.migration.table, root / MIGRATION_FILE)
+                written["transitions"] = write_csv(result.changes.transition_table(),
+                                                   root / TRANSITIONS_FILE)
+            summary = run_summary(result, {"clustered": written["clustered"].name,
+                                           "model": MODEL_FILE})
             written["summary"] = write_json(summary, root / SUMMARY_FILE)
         with progress.task("Saving model"):
+            written["model"] = save_model(model_from_result(result), root / MODEL_FILE)
             written["model_pickle"] = root / MODEL_PICKLE
-            joblib.dump(result.segmenter.to_pipeline(), written["model_pickle"])
+            joblib.dump(result.segmenter.to_pipeline(result.segment_ids), written["model_pickle"])
         with progress.task("Drawing figures"):
             for name, path in render_figures(result, root / FIGURES_DIR).items():
                 written[f"figure:{name}"] = path
@@ -95,6 +115,40 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
             written["report"] = write_report(summary, root / FIGURES_DIR, root / REPORT_FILE)
     final = {name: out / path.relative_to(root) for name, path in written.items()}
     return dataclasses.replace(result, outputs=final)
+
+
+def write_changes(changes: RunChanges, out: Path) -> dict[str, Path]:
+    """``custseg compare``'s files: migration, transition matrix and ``changes.json``, atomically."""
+    out = Path(out)
+    written: dict[str, Path] = {}
+    with OutputFolder(out) as staging:
+        root = staging.path
+        if changes.migration is not None:
+            written["migration"] = write_csv(changes.migration.table, root / MIGRATION_FILE)
+            written["transitions"] = write_csv(changes.transition_table(), root / TRANSITIONS_FILE)
+        written["changes"] = write_json(changes.to_dict(), root / CHANGES_FILE)
+    return {name: out / path.relative_to(root) for name, path in written.items()}
+
+
+def record_history(result: RunResult) -> RunResult:
+    """Append the run to the history beside its output folder (``custseg history`` lists it).
+
+    The history is a convenience: when it cannot be written the run still succeeded, so the
+    problem is reported in ``result.outputs`` (no ``history`` entry) rather than raised.
+    """
+    out = result.config.out
+    sizes = np.bincount(result.labels, minlength=result.k)
+    record = run_record(
+        out, input_name=result.validated.source.name, input_sha256=result.validated.source.sha256,
+        rows_input=result.n_input, rows_clustered=result.n_clustered, rows_rejected=result.n_rejected,
+        segment_ids=[int(i) for i in result.segment_ids], segment_names=result.names,
+        segment_sizes=[int(n) for n in sizes], model=MODEL_FILE, seed=result.config.seed,
+        previous=None if result.changes is None else result.changes.previous.name)
+    try:
+        path = record_run(history_dir_for(out), record)
+    except (OutputError, OSError):
+        return result
+    return dataclasses.replace(result, outputs={**result.outputs, "history": path})
 
 
 def write_segment_lists(clustered: CsvTable, result: RunResult, folder: Path) -> dict[str, Path]:

@@ -6,13 +6,14 @@ Each stage is a library function taking the previous stage's result; nothing rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from custseg.changes import RunChanges, compare_runs, load_snapshot, match_runs, snapshot_from_result
 from custseg.config import RunConfig
 from custseg.data.readers import RawTable, from_dataframe, read_table
 from custseg.data.validate import ValidatedTable, validate
@@ -29,6 +30,10 @@ from custseg.selection import KSelection, choose_k
 
 CLUSTER_COLUMN = "Cluster"
 SEGMENT_COLUMN = "Segment"
+#: In-memory peak per byte of input, by format (measured on Mall-like data; Parquet is
+#: compressed, so it expands more), plus the libraries' fixed cost.
+MEMORY_FACTOR = {"csv": 6.0, "parquet": 12.0, "excel": 10.0}
+BASE_MEMORY = 300 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class RunResult:
         Per-segment size, share, statistics of every numeric column and category mixes.
     segments : tuple of SegmentInfo
         Per segment: business name, description, suggested action and why.
+    segment_ids : numpy.ndarray
+        Stable id (the ``Cluster`` value) of each segment position: 0..k-1, or with
+        ``--previous`` the ids of the matched previous segments (new ones get fresh ids).
     rules : SegmentRules
         Decision-tree rules that mimic the segments, with their fidelity.
     k_selection : KSelection
@@ -58,6 +66,8 @@ class RunResult:
         ``custseg.metrics.SILHOUETTE_SAMPLE`` customers, on a seeded sample above).
     silhouette_sample : (numpy.ndarray, numpy.ndarray)
         Silhouette of each customer of that sample, and their segments (for the diagram).
+    changes : RunChanges or None
+        With ``--previous``: matching, migration and drift since the previous run.
     outputs : dict of str to pathlib.Path
         Files written (empty until :func:`custseg.outputs.write_outputs`).
     """
@@ -72,7 +82,27 @@ class RunResult:
     k_selection: KSelection
     silhouette: float
     silhouette_sample: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    segment_ids: np.ndarray = field(default=None, repr=False)
+    changes: RunChanges | None = field(default=None, repr=False)
     outputs: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.segment_ids is None:
+            object.__setattr__(self, "segment_ids", np.arange(self.k, dtype=np.int64))
+
+    @property
+    def clusters(self) -> np.ndarray:
+        """``Cluster`` of each clean row (its segment's stable id)."""
+        return self.segment_ids[self.labels]
+
+    @property
+    def customer_ids(self) -> np.ndarray:
+        """Each clean row's customer id as text (its spreadsheet row number without an id)."""
+        column = self.validated.id_column
+        if column is None:
+            return self.validated.row_numbers.astype(str)
+        return np.asarray(self.validated.table.column(column).cast(pa.string())
+                          .to_numpy(zero_copy_only=False), dtype=object).astype(str)
 
     @property
     def names(self) -> list[str]:
@@ -114,7 +144,7 @@ class RunResult:
         """Every input column of the clean rows, as read, plus ``Cluster`` and ``Segment`` (name)."""
         names = pa.array(self.names, pa.string())
         segment = pa.DictionaryArray.from_arrays(pa.array(self.labels, pa.int32()), names)
-        return (self.validated.table.append_column(CLUSTER_COLUMN, pa.array(self.labels))
+        return (self.validated.table.append_column(CLUSTER_COLUMN, pa.array(self.clusters))
                 .append_column(SEGMENT_COLUMN, segment.dictionary_decode()))
 
     @property
@@ -198,6 +228,7 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     config = config or RunConfig()
     progress = progress or NullProgress()
     overrides = load_overrides(config.names) if config.names is not None else None  # fail fast
+    previous = load_snapshot(config.previous) if config.previous is not None else None
     with progress.task("Reading customers"):
         raw = load(config, data)
     with progress.task("Validating rows"):
@@ -211,12 +242,23 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     with progress.task("Profiling segments"):
         Z = segmenter.scaler_.transform(features.values)
         profiles = profile(features, validated, segmenter.labels_, k)
-        segments = name_segments(profiles, features, config, overrides)
+        ids, inherited, match = np.arange(k, dtype=np.int64), None, None
+        if previous is not None:
+            match = match_runs(previous, segmenter.cluster_centers_original_, features.names)
+            ids = np.array([match.ids[p] for p in range(k)], dtype=np.int64)
+            inherited = {n: previous.names[p] for p, n, _ in match.pairs}
+        segments = name_segments(profiles, features, config, overrides, ids, inherited)
         rules = fit_rules(features.values, segmenter.labels_, features.names, k, seed=config.seed)
         sil = silhouette_values(Z, segmenter.labels_, seed=config.seed)
         score = float(sil[0].mean()) if sil[0].size else float("nan")
-    return RunResult(config, validated, features, segmenter, profiles, segments, rules, selection,
-                     score, sil)
+    result = RunResult(config, validated, features, segmenter, profiles, segments, rules, selection,
+                       score, sil, ids)
+    if previous is None:
+        return result
+    with progress.task(f"Comparing with the previous run {previous.name}"):
+        changes = compare_runs(previous, snapshot_from_result(result), assign_new_ids=False,
+                               match=match)
+    return replace(result, changes=changes)
 
 
 def profile(features: FeatureMatrix, validated: ValidatedTable, labels: np.ndarray, k: int
@@ -227,11 +269,17 @@ def profile(features: FeatureMatrix, validated: ValidatedTable, labels: np.ndarr
 
 
 def name_segments(profiles: SegmentProfiles, features: FeatureMatrix, config: RunConfig,
-                  overrides: dict | None = None) -> tuple[SegmentInfo, ...]:
-    """Stage 6: business names, descriptions and actions (``overrides``: from ``--names``)."""
+                  overrides: dict | None = None, ids: np.ndarray | None = None,
+                  inherited: dict[int, str] | None = None) -> tuple[SegmentInfo, ...]:
+    """Stage 6: business names, descriptions and actions.
+
+    ``overrides`` come from ``--names``; ``ids`` and ``inherited`` names from matching a
+    previous run (``--previous``).
+    """
     medians = np.column_stack([profiles.numeric[(n, "median")].to_numpy()[:profiles.k]
                                for n in features.names])
-    return describe_segments(medians, features.values, features.names, overrides, seed=config.seed)
+    return describe_segments(medians, features.values, features.names, overrides, seed=config.seed,
+                             ids=ids, inherited=inherited)
 
 
 def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
@@ -289,11 +337,38 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
     >>> result.profiles.sizes.tolist()
     [81, 39, 35, 23, 22]
     """
-    from custseg.outputs import write_outputs
+    from custseg.outputs import record_history, write_outputs
 
     config = config or RunConfig()
     if options:
         config = config.with_(**options)
     check_writable(config.out)
-    result = segment(config, data=data, progress=progress)
-    return write_outputs(result, config.out, progress=progress)
+    if data is None and use_streaming(config):
+        from custseg.streaming import run_streaming
+
+        result = run_streaming(config, progress=progress)
+    else:
+        result = write_outputs(segment(config, data=data, progress=progress), config.out,
+                               progress=progress)
+    return record_history(result)
+
+
+def use_streaming(config: RunConfig) -> bool:
+    """Whether ``config`` runs on the streaming engine: asked for, or ``auto`` and the in-memory
+    engine's estimated peak (:func:`estimated_memory`) exceeds ``config.memory_budget``."""
+    if config.engine != "auto":
+        return config.engine == "streaming"
+    return estimated_memory(config) > config.memory_budget
+
+
+def estimated_memory(config: RunConfig) -> int:
+    """Rough peak bytes of an in-memory run on ``config.input`` (from its size on disk)."""
+    from custseg.data.readers import detect_format
+
+    path = config.input if config.input is not None else mall_customers_path()
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0  # reading it will report the problem
+    fmt = detect_format(path, config.format)
+    return int(size * MEMORY_FACTOR.get(fmt, MEMORY_FACTOR["csv"])) + BASE_MEMORY

@@ -71,7 +71,7 @@ class SegmentProfiles:
         segments = self.numeric.drop(index=BASE)
         return segments - self.numeric.loc[BASE]
 
-    def to_frame(self, names: list[str] | None = None) -> pd.DataFrame:
+    def to_frame(self, names: list[str] | None = None, ids: np.ndarray | None = None) -> pd.DataFrame:
         """One row per segment, then ``All customers``: the content of ``segment_profiles.csv``.
 
         Columns: ``Cluster``, ``Segment``, ``size``, ``share``, ``<column> <stat>`` and
@@ -79,7 +79,8 @@ class SegmentProfiles:
         ``<column> <category> % vs all`` (percentage points) for each categorical column.
         """
         names = names or [f"Segment {c}" for c in range(self.k)]
-        out = pd.DataFrame({"Cluster": [*range(self.k), None], "Segment": [*names, "All customers"],
+        ids = list(range(self.k)) if ids is None else [int(i) for i in ids]
+        out = pd.DataFrame({"Cluster": [*ids, None], "Segment": [*names, "All customers"],
                             "size": [*self.sizes.tolist(), int(self.sizes.sum())],
                             "share": [*self.table["share"].tolist(), 1.0]})
         out["Cluster"] = out["Cluster"].astype("Int64")

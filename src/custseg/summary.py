@@ -62,6 +62,7 @@ def config_summary(config: RunConfig) -> dict:
         "seed": config.seed, "n_init": config.n_init, "id_column": config.id_column,
         "on_invalid": config.on_invalid, "column_map": dict(config.column_map),
         "names": None if config.names is None else str(config.names),
+        "previous": None if config.previous is None else str(config.previous),
     }
 
 
@@ -90,8 +91,7 @@ def profile_summary(result: RunResult) -> tuple[list[dict], dict]:
     diff = profiles.difference()
     lines = result.rules.rules
     segments = []
-    for info in result.segments:
-        c = info.cluster
+    for c, info in enumerate(result.segments):  # c: position; info.cluster: the stable id
         row = profiles.table.loc[c]
         segments.append({
             **info.to_dict(),
@@ -113,10 +113,17 @@ def profile_summary(result: RunResult) -> tuple[list[dict], dict]:
     return segments, base
 
 
-def run_summary(result: RunResult) -> dict:
-    """The content of ``segments.json`` (its JSON Schema: ``custseg/schemas/segments.schema.json``)."""
+def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
+    """The content of ``segments.json`` (its JSON Schema: ``custseg/schemas/segments.schema.json``).
+
+    ``files`` names the run's main files (``clustered``, ``model``) for later runs to find.
+    """
     segments, base = profile_summary(result)
-    return {
+    used = {int(i) for i in result.segment_ids}
+    if result.changes is not None:
+        used |= set(result.changes.previous.used_ids) | {
+            int(i) for i in result.changes.previous.segment_ids}
+    summary = {
         "format_version": SUMMARY_FORMAT_VERSION,
         "k": result.k,
         "features": list(result.features.names),
@@ -132,7 +139,12 @@ def run_summary(result: RunResult) -> dict:
                   "lines": result.rules.lines(result.names)},
         "run": {"input": source_summary(result.validated.source),
                 "config": config_summary(result.config), "versions": versions()},
+        "files": dict(files or {}),
+        "used_segment_ids": sorted(used),
     }
+    if result.changes is not None:
+        summary["changes"] = result.changes.to_dict()
+    return summary
 
 
 def k_choice_summary(result: KChoiceResult) -> dict:

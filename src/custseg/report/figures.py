@@ -75,6 +75,16 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
             lambda ax: plots.segment_map(ax, x, y, result.labels, centers, x_name, y_name,
                                          segment_names=result.names, seed=seed),
             folder / "segments.png", size=(9.5, 5))
+    changes = result.changes
+    if changes is not None and changes.transitions is not None:
+        t = changes.transitions
+        prev_names, cur_names = changes.previous.name_of(), changes.current.name_of()
+        previous = [f"{i} {prev_names.get(int(i), '')}" for i in t.counts.index]
+        current = [f"{i} {cur_names.get(int(i), '')}" for i in t.counts.columns]
+        out["transitions"] = save_figure(
+            lambda ax: plots.transition_heatmap(ax, t.percent.to_numpy(float), t.counts.to_numpy(),
+                                                previous, current),
+            folder / "transitions.png", size=(9, 6))
     sil, labels = result.silhouette_sample
     if sil.size:
         out["silhouette"] = save_figure(

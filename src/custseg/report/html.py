@@ -29,6 +29,7 @@ _FIGURES = (
     ("k_criteria", "k_choice", "Every criterion against K (normalised, best = 1)"),
     ("segments", "map", "Segments, centroids marked"),
     ("silhouette", "quality", "Silhouette of each customer, by segment"),
+    ("transitions", "changes", "Customers of each previous segment, by segment now"),
 )
 
 
@@ -55,7 +56,7 @@ def _environment() -> jinja2.Environment:
 def embed_figures(folder: Path, features: list[str]) -> dict[str, list[dict[str, str]]]:
     """The figures in ``folder`` as ``data:`` URIs, grouped by report section."""
     groups: dict[str, list[dict[str, str]]] = {"exploration": [], "k_choice": [], "map": [],
-                                                "quality": []}
+                                                "quality": [], "changes": []}
     from custseg.report.figures import slug
 
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
@@ -100,7 +101,7 @@ def render_report(summary: dict, figures: Path) -> str:
     if map_caption:
         for fig in groups["map"]:
             fig["caption"] = map_caption
-    context = {**summary, "segments": segments, "figures": groups}
+    context = {"changes": None, **summary, "segments": segments, "figures": groups}
     return _environment().get_template("report.html.j2").render(**context)
 
 

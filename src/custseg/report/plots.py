@@ -197,3 +197,22 @@ def silhouette_diagram(ax: Axes, values: np.ndarray, labels: np.ndarray, k: int,
     ax.set_yticks([])
     ax.set_xlim(min(-0.1, float(values.min()) - 0.05) if values.size else -0.1, 1.0)
     return ax
+
+
+def transition_heatmap(ax: Axes, percent: np.ndarray, counts: np.ndarray, previous: Sequence[str],
+                       current: Sequence[str]) -> Axes:
+    """Share of each previous segment's customers (rows) in each current segment (columns)."""
+    shown = np.nan_to_num(percent, nan=0.0)
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=100, aspect="auto")
+    for i in range(shown.shape[0]):
+        for j in range(shown.shape[1]):
+            if counts[i, j]:
+                ax.text(j, i, f"{shown[i, j]:.0f}%\n{int(counts[i, j]):,}", ha="center", va="center",
+                        fontsize="x-small", color="white" if shown[i, j] > 60 else "black")
+    ax.set_xticks(range(len(current)), labels=current, rotation=30, ha="right", fontsize="small")
+    ax.set_yticks(range(len(previous)), labels=previous, fontsize="small")
+    ax.set_xlabel("Segment in this run")
+    ax.set_ylabel("Segment in the previous run")
+    ax.set_title("Where each previous segment's customers are now (% of row)")
+    ax.figure.colorbar(image, ax=ax, label="% of the previous segment's customers")
+    return ax
