@@ -32,4 +32,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
-	rm -rf segmentation_output .pytest_cache test-artifacts
+	rm -rf segmentation_output .pytest_cache test-artifacts bench/results

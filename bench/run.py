@@ -99,25 +99,62 @@ def section_choose_k(n: int = 1_000_000) -> str:
             f"| {n:,} | {seconds:.1f} | {rss:.0f} |\n")
 
 
-SECTIONS = {"quality": section_quality, "choose_k": section_choose_k}
+def section_scale() -> str:
+    import scale
+
+    return scale.section([100_000, 1_000_000, 10_000_000], profile_at=10_000_000)
+
+
+def section_predict() -> str:
+    import predict
+
+    return predict.section([10_000_000])
+
+
+def section_huge() -> str:
+    import streaming
+
+    return streaming.section(100_000_000)
+
+
+SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
+            "predict": section_predict, "huge": section_huge}
+DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
+_MARK = "<!-- section: {} -->"
+
+
+def previous_sections(path: Path) -> dict[str, str]:
+    """Sections of an existing BENCHMARKS.md, by name (from their markers)."""
+    if not path.exists():
+        return {}
+    out, name = {}, None
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("<!-- section: "):
+            name = line.removeprefix("<!-- section: ").split(" ")[0]
+            out[name] = ""
+        elif name is not None:
+            out[name] += line
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run custseg's benchmarks.")
-    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS))
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    parts = []
+    sections = previous_sections(args.output)
     for name in args.sections.split(","):
         print(f"running {name} ...", flush=True)
         text = SECTIONS[name]()
         (RESULTS / f"{name}.md").write_text(text)
-        parts.append(text)
+        sections[name] = text.rstrip("\n") + "\n\n"
+    order = [*SECTIONS, *(n for n in sections if n not in SECTIONS)]
+    parts = [_MARK.format(n) + "\n" + sections[n] for n in order if n in sections]
     header = ("# Benchmarks\n\nRegenerate with `make bench` (or `python bench/run.py --sections "
               "...`). Ratios are between runs of the same session on the same machine.\n\n"
               + machine() + "\n\n")
-    args.output.write_text(header + "\n".join(parts))
+    args.output.write_text(header + "".join(parts).rstrip("\n") + "\n")
     print(args.output)
     return 0
 

@@ -83,8 +83,12 @@ def simplified_silhouette(X: np.ndarray, centers: np.ndarray, labels: np.ndarray
 
 
 def silhouette_values(Z: np.ndarray, labels: np.ndarray, seed: int = 0,
-                      sample_size: int = SILHOUETTE_SAMPLE) -> tuple[np.ndarray, np.ndarray]:
+                      sample_size: int = SILHOUETTE_SAMPLE, transform=None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Silhouette of each row (of a seeded sample above ``sample_size``) and those rows' labels.
+
+    With ``transform``, ``Z`` is in original units and only the sampled rows are transformed
+    (no scaled copy of every row).
 
     Examples
     --------
@@ -95,6 +99,8 @@ def silhouette_values(Z: np.ndarray, labels: np.ndarray, seed: int = 0,
     if len(labels) > sample_size:
         idx = np.sort(np.random.default_rng(seed).choice(len(labels), sample_size, replace=False))
         Z, labels = Z[idx], labels[idx]
+    if transform is not None:
+        Z = transform(Z)
     if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
         return np.zeros(0), labels[:0]
     return silhouette_samples(Z, labels), labels

@@ -503,8 +503,10 @@ def build_model(segmenter: Segmenter, validated: ValidatedTable, k_selection: ob
     values = np.asarray(validated.values, dtype=np.float64)
     if values.shape != (len(labels), centroids.shape[1]):
         raise ConfigError("build_model: the segmenter was not fitted on these validated rows.")
-    Z = (values - mean) / scale
-    distance = distances_to(Z, centroids, labels)
+    step = 1_000_000  # a million rows at a time: no scaled copy of every row
+    distance = np.concatenate([
+        distances_to((values[i:i + step] - mean) / scale, centroids, labels[i:i + step])
+        for i in range(0, len(values), step)]) if len(values) else np.zeros(0)
     thresholds = np.array([np.quantile(distance[labels == j], THRESHOLD_QUANTILE)
                            if np.any(labels == j) else 0.0 for j in range(k)])
     clusters = _segment_ids(segment_ids, segments, k)

@@ -26,7 +26,7 @@ from custseg.naming import SegmentInfo, describe_segments, load_overrides
 from custseg.profile import SegmentProfiles, profile_columns, profile_segments
 from custseg.progress import NullProgress, Progress
 from custseg.rules import SegmentRules, fit_rules
-from custseg.selection import KSelection, choose_k
+from custseg.selection import KSelection, choose_k, selection_sample
 
 CLUSTER_COLUMN = "Cluster"
 SEGMENT_COLUMN = "Segment"
@@ -142,15 +142,18 @@ class RunResult:
     @property
     def clustered_table(self) -> pa.Table:
         """Every input column of the clean rows, as read, plus ``Cluster`` and ``Segment`` (name)."""
+        # Segment stays dictionary-encoded (codes + K names): 10^7 names would cost ~300 MB.
         names = pa.array(self.names, pa.string())
         segment = pa.DictionaryArray.from_arrays(pa.array(self.labels, pa.int32()), names)
         return (self.validated.table.append_column(CLUSTER_COLUMN, pa.array(self.clusters))
-                .append_column(SEGMENT_COLUMN, segment.dictionary_decode()))
+                .append_column(SEGMENT_COLUMN, segment))
 
     @property
     def clustered(self) -> pd.DataFrame:
-        """:attr:`clustered_table` as a data frame."""
-        return self.clustered_table.to_pandas()
+        """:attr:`clustered_table` as a data frame (``Segment`` as text)."""
+        frame = self.clustered_table.to_pandas()
+        frame[SEGMENT_COLUMN] = frame[SEGMENT_COLUMN].astype(object)
+        return frame
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,13 @@ def select_k(features: FeatureMatrix, config: RunConfig, progress: Progress | No
              ) -> KSelection:
     """Stage 3: score every K in the range on the scaled features and choose one."""
     progress = progress or NullProgress()
-    Z = make_scaler().fit_transform(features.values)
+    values = features.values
+    scaler = make_scaler().fit(values)
+    # Only the rows K is chosen on are scaled (the same rows choose_k would sample).
+    rows = selection_sample(np.arange(len(values))[:, None], config.seed)[:, 0]
+    Z = scaler.transform(values[rows])
     with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
-        return choose_k(Z, k_min=config.k_min, k_max=config.k_max,
+        return choose_k(Z, n_rows=len(values), k_min=config.k_min, k_max=config.k_max,
                         min_segment_share=config.min_segment_share, seed=config.seed,
                         n_init=config.n_init, force_k=config.forced_k, advance=advance)
 
@@ -240,7 +247,6 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     with progress.task(f"Fitting K-Means (K = {k}, {config.n_init} starts + random swap)"):
         segmenter = fit_segments(features, validated, k, config, selection)
     with progress.task("Profiling segments"):
-        Z = segmenter.scaler_.transform(features.values)
         profiles = profile(features, validated, segmenter.labels_, k)
         ids, inherited, match = np.arange(k, dtype=np.int64), None, None
         if previous is not None:
@@ -249,7 +255,8 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
             inherited = {n: previous.names[p] for p, n, _ in match.pairs}
         segments = name_segments(profiles, features, config, overrides, ids, inherited)
         rules = fit_rules(features.values, segmenter.labels_, features.names, k, seed=config.seed)
-        sil = silhouette_values(Z, segmenter.labels_, seed=config.seed)
+        sil = silhouette_values(features.values, segmenter.labels_, seed=config.seed,
+                                transform=segmenter.scaler_.transform)
         score = float(sil[0].mean()) if sil[0].size else float("nan")
     result = RunResult(config, validated, features, segmenter, profiles, segments, rules, selection,
                        score, sil, ids)

@@ -29,6 +29,8 @@ MAX_CATEGORIES = 12
 #: A numeric column of whole numbers with at most this many distinct values is a code
 #: (Channel 1/2, Region 1..3) and is profiled as a category.
 MAX_CODES = 6
+#: Rows looked at first to decide whether a column is numeric.
+SNIFF_ROWS = 10_000
 BASE = "all"
 
 
@@ -104,7 +106,7 @@ class SegmentProfiles:
 
 def profile_segments(values: np.ndarray, labels: np.ndarray, k: int, names: tuple[str, ...],
                      extra_numeric: dict[str, np.ndarray] | None = None,
-                     categorical: dict[str, np.ndarray] | None = None) -> SegmentProfiles:
+                     categorical: dict[str, np.ndarray | pa.Array] | None = None) -> SegmentProfiles:
     """Profile each segment (vectorised group statistics, one pass per column).
 
     Parameters
@@ -119,8 +121,8 @@ def profile_segments(values: np.ndarray, labels: np.ndarray, k: int, names: tupl
         Feature names.
     extra_numeric : dict of str to numpy.ndarray, optional
         Other numeric columns (NaN where a cell is not a number).
-    categorical : dict of str to numpy.ndarray, optional
-        Categorical columns (strings; None or NaN for missing).
+    categorical : dict of str to array, optional
+        Categorical columns: text as a NumPy object array (None for missing) or an Arrow array.
 
     Examples
     --------
@@ -152,84 +154,113 @@ def _index(k: int) -> pd.Index:
 def group_stats(column: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
     """Mean, median and quartiles of ``column`` per segment and for the base (NaN ignored).
 
+    Quantiles by selection (``numpy.quantile`` partitions), not a full sort: linear in rows.
+
     Examples
     --------
     >>> group_stats(np.array([1.0, 2.0, 3.0, np.nan]), np.array([0, 0, 1, 1]), 2)["median"].tolist()
     [1.5, 3.0, 2.0]
     """
     ok = np.isfinite(column)
-    v, g = column[ok], labels[ok]
-    order = np.lexsort((v, g))  # by segment, then value: each segment's values sorted
-    v, g = v[order], g[order]
+    v, g = (column, labels) if ok.all() else (column[ok], labels[ok])
+    order = np.argsort(g, kind="stable")  # integer keys: a radix sort, cheap even at 10^7
+    v = v[order]
     counts = np.bincount(g, minlength=k)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rows = []
-    for seg in range(k):
-        rows.append(_stats(v[starts[seg]:starts[seg] + counts[seg]]))
-    rows.append(_stats(np.sort(v)))
+    rows = [_stats(v[starts[seg]:starts[seg] + counts[seg]]) for seg in range(k)]
+    rows.append(_stats(v))
     return pd.DataFrame(rows, index=_index(k), columns=list(STATS))
 
 
-def _stats(sorted_values: np.ndarray) -> list[float]:
-    if sorted_values.size == 0:
+def _stats(values: np.ndarray) -> list[float]:
+    if values.size == 0:
         return [np.nan] * len(STATS)
-    q1, median, q3 = np.quantile(sorted_values, [0.25, 0.5, 0.75])
-    return [float(sorted_values.mean()), float(median), float(q1), float(q3)]
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    return [float(values.mean()), float(median), float(q1), float(q3)]
 
 
-def category_mix(column: np.ndarray, labels: np.ndarray, k: int) -> pd.DataFrame:
+def category_mix(column: np.ndarray | pa.Array | pa.ChunkedArray, labels: np.ndarray, k: int
+                 ) -> pd.DataFrame:
     """Share of each category per segment and for the base (missing cells left out).
+
+    ``column`` is text (NumPy object array or Arrow); counted with one ``bincount`` over
+    (segment, category) codes.
 
     Examples
     --------
     >>> mix = category_mix(np.array(["F", "M", "F", None], dtype=object), np.array([0, 0, 1, 1]), 2)
-    >>> mix.loc[0, "F"], mix.loc["all", "F"]
-    (np.float64(0.5), np.float64(0.6666666666666666))
+    >>> float(mix.loc[0, "F"]), float(mix.loc["all", "F"])
+    (0.5, 0.6666666666666666)
     """
-    frame = pd.DataFrame({"c": pd.Series(column, dtype=object), "g": labels})
-    frame = frame[frame["c"].notna()]
-    counts = pd.crosstab(frame["g"], frame["c"]).reindex(range(k), fill_value=0)
-    counts = counts.reindex(columns=sorted(counts.columns, key=str))
-    counts.loc[BASE] = counts.sum(axis=0)
-    counts.index = _index(k)
-    counts.columns = [str(c) for c in counts.columns]
-    totals = counts.sum(axis=1).replace(0, np.nan)
-    return counts.div(totals, axis=0).astype(float)
+    codes, categories = _category_codes(column)
+    order = sorted(range(len(categories)), key=lambda i: str(categories[i]))
+    m = len(categories)
+    present = codes >= 0
+    counts = np.bincount(labels[present] * m + codes[present], minlength=k * m).reshape(k, m)
+    counts = counts[:, order].astype(float)
+    table = np.vstack([counts, counts.sum(axis=0)])
+    totals = table.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, table / np.where(totals > 0, totals, 1), np.nan)
+    return pd.DataFrame(shares, index=_index(k), columns=[str(categories[i]) for i in order])
 
 
-def profile_columns(validated: ValidatedTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _category_codes(column: np.ndarray | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Integer code per cell (-1: missing) and the categories, without per-cell Python objects."""
+    if isinstance(column, pa.Array | pa.ChunkedArray):
+        encoded = pc.dictionary_encode(column)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.unify_dictionaries().combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+        return codes, encoded.dictionary.to_pylist()
+    codes, categories = pd.factorize(pd.Series(column, dtype=object))
+    return codes.astype(np.int64), list(categories)
+
+
+def profile_columns(validated: ValidatedTable) -> tuple[dict[str, np.ndarray], dict[str, pa.Array]]:
     """The other numeric and the categorical columns of ``validated`` worth profiling.
 
     Returns
     -------
-    numeric, categorical : dict of str to numpy.ndarray
-        Column name (as in the input) to values of the clean rows.
+    numeric : dict of str to numpy.ndarray
+        Column name (as in the input) to float values of the clean rows (NaN: not a number).
+    categorical : dict of str to pyarrow.Array
+        Column name to text cells (null: missing).
     """
     skip = {*validated.feature_columns, validated.id_column}
     numeric: dict[str, np.ndarray] = {}
-    categorical: dict[str, np.ndarray] = {}
+    categorical: dict[str, pa.Array] = {}
     n = validated.n_rows
     for name in validated.table.column_names:
         if name in skip or n == 0:
             continue
         column = validated.table.column(name)
-        values, codes = parse_numbers(column)
-        if (codes == 0).sum() >= NUMERIC_SHARE * n:
-            finite = values[np.isfinite(values)]
-            distinct = np.unique(finite)
-            if len(distinct) <= MAX_CODES and np.all(distinct == np.round(distinct)):
-                codes_text = np.full(n, None, dtype=object)
-                for v in distinct:
-                    codes_text[values == v] = f"{v:g}"
-                categorical[name] = codes_text
-            else:
+        # Decide on a sample first: parsing 10^7 words as numbers just to learn they are not
+        # is the slowest thing a profile could do.
+        head = column.slice(0, SNIFF_ROWS)
+        if (parse_numbers(head)[1] == 0).sum() >= NUMERIC_SHARE * len(head):
+            values, codes = parse_numbers(column)
+            if (codes == 0).sum() >= NUMERIC_SHARE * n:
+                distinct = np.unique(values[np.isfinite(values)][:SNIFF_ROWS])
+                if len(distinct) <= MAX_CODES and np.all(distinct == np.round(distinct)):
+                    full = pc.unique(pa.array(values[np.isfinite(values)]))
+                    if len(full) <= MAX_CODES:
+                        categorical[name] = _code_text(values)
+                        continue
                 numeric[name] = values
-            continue
+                continue
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
                 or pa.types.is_dictionary(column.type) or pa.types.is_boolean(column.type)):
             continue
         text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         if 2 <= pc.count_distinct(text).as_py() <= MAX_CATEGORIES:
-            categorical[name] = text.to_numpy(zero_copy_only=False)
+            categorical[name] = text
     return numeric, categorical
+
+
+def _code_text(values: np.ndarray) -> pa.Array:
+    """Whole-number codes as text categories (``1``, ``2``), null where not a number."""
+    finite = np.isfinite(values)
+    ints = pa.array(np.where(finite, values, 0).astype(np.int64), mask=~finite)
+    return pc.cast(ints, pa.string())

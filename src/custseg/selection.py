@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -320,6 +320,7 @@ def choose_k(
     n_init: int = 10,
     force_k: int | None = None,
     advance: Callable[[float], None] | None = None,
+    n_rows: int | None = None,
 ) -> KSelection:
     """Score every K from ``k_min`` to ``k_max`` on scaled data ``Z`` and choose one.
 
@@ -339,6 +340,8 @@ def choose_k(
         Use this K whatever the criteria say (the evidence is still computed and reported).
     advance : callable, optional
         Called with 1 after each K (progress).
+    n_rows : int, optional
+        Customers in all, when ``Z`` is already the sample of them (default ``len(Z)``).
 
     Returns
     -------
@@ -358,7 +361,8 @@ def choose_k(
     # Everything below runs on a sample of at most SELECTION_SAMPLE rows, where OpenMP/BLAS
     # threads only add overhead (and stall badly when another process holds a core).
     with threadpool_limits(1):
-        return _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance)
+        selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance)
+    return replace(selection, n_rows=n_rows) if n_rows is not None else selection
 
 
 def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,

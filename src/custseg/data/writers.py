@@ -43,7 +43,12 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
     columns = []
     for column in table.columns:
         if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
+            # Neutralise the (few) dictionary values, keep the codes: no per-row text.
+            chunks = [pa.DictionaryArray.from_arrays(
+                chunk.indices, neutralise_formulas(pa.table({"v": chunk.dictionary})).column("v")
+                .combine_chunks()) for chunk in column.chunks]
+            columns.append(pa.chunked_array(chunks, type=chunks[0].type) if chunks else column)
+            continue
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             # Cheap test first (first character), the number regex only when something starts
             # like a formula: most columns of most files have no such cell at all.
@@ -99,6 +104,8 @@ def write_csv(data: pa.Table | pd.DataFrame | CsvTable, path: Path) -> Path:
 
 def _any_structural(table: pa.Table) -> bool:
     for column in table.columns:
+        if pa.types.is_dictionary(column.type):
+            column = pa.chunked_array([c.dictionary for c in column.chunks], column.type.value_type)
         is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
         if is_text and any(pc.any(pc.match_substring(column, ch)).as_py() for ch in '",\r\n'):
             return True

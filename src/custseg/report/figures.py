@@ -68,9 +68,8 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
                                              hue=hue, hue_name=_GENDER, seed=seed),
             folder / "scatter_features.png")
     out.update(k_selection_figures(result.k_selection, folder))
-    Z = result.segmenter.scaler_.transform(values)
     if len(names) >= 2:
-        x, y, centers, x_name, y_name = _map_coordinates(result, Z)
+        x, y, centers, x_name, y_name = _map_coordinates(result)
         out["segments"] = save_figure(
             lambda ax: plots.segment_map(ax, x, y, result.labels, centers, x_name, y_name,
                                          segment_names=result.names, seed=seed),
@@ -93,8 +92,7 @@ def render_figures(result: RunResult, folder: Path) -> dict[str, Path]:
     return out
 
 
-def _map_coordinates(result: RunResult, Z: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
+def _map_coordinates(result: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
     """Where to draw customers: the two features in original units, or with more features the
     first two principal components of the scaled features (fitted on a seeded sample)."""
     names = result.features.names
@@ -102,9 +100,11 @@ def _map_coordinates(result: RunResult, Z: np.ndarray
     if len(names) == 2:
         return (values[:, 0], values[:, 1], result.segmenter.cluster_centers_original_,
                 names[0], names[1])
-    idx = plots.sample_index(len(Z), max_points=100_000, seed=result.config.seed)
-    pca = PCA(n_components=2, svd_solver="full").fit(Z[idx])
-    P = pca.transform(Z)
+    transform = result.segmenter.scaler_.transform
+    idx = plots.sample_index(len(values), max_points=100_000, seed=result.config.seed)
+    pca = PCA(n_components=2, svd_solver="full").fit(transform(values[idx]))
+    P = np.vstack([pca.transform(transform(values[i:i + 1_000_000]))
+                   for i in range(0, len(values), 1_000_000)])
     C = pca.transform(result.segmenter.cluster_centers_)
     ratio = pca.explained_variance_ratio_
     return (P[:, 0], P[:, 1], C, f"PC1 ({ratio[0]:.0%} of variance)",
