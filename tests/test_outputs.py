@@ -68,3 +68,17 @@ def test_rejected_rows_are_counted_in_the_summary(tmp_path):
     assert summary["rows"] == {"input": 61, "clustered": 59, "rejected": 2,
                                "reject_reasons": {"non-numeric text": 1, "outside 1..100": 1}}
     assert "non-numeric text" in result.outputs["report"].read_text(encoding="utf-8")
+
+
+def test_parquet_output_keeps_every_cell_and_the_segments(tmp_path, mall_run: RunResult):
+    import pyarrow.parquet as pq
+
+    result = run(RunConfig(out=tmp_path / "pq", output_format="parquet"))
+    assert result.outputs["clustered"].name == "mall_customers_clustered.parquet"
+    table = pq.read_table(result.outputs["clustered"]).to_pandas()
+    csv = pd.read_csv(mall_run.outputs["clustered"], dtype=str)
+    assert table.astype(str).to_dict("list") == csv.to_dict("list")
+    lists = sorted(p.name for p in (tmp_path / "pq" / "segments").iterdir())
+    assert lists == sorted(f"{s.slug}.parquet" for s in result.segments)
+    again = run(RunConfig(out=tmp_path / "pq2", output_format="parquet"))
+    assert again.outputs["clustered"].read_bytes() == result.outputs["clustered"].read_bytes()

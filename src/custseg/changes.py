@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from custseg.data.validate import parse_numbers
@@ -147,14 +148,19 @@ def load_snapshot(path: str | Path) -> RunSnapshot:
     if model.id_input_column is not None:
         columns.append(model.id_input_column)
     try:
-        table = pacsv.read_csv(clustered, convert_options=pacsv.ConvertOptions(
-            include_columns=columns, column_types=dict.fromkeys(columns, "string")))
+        if clustered.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(clustered, columns=columns)
+        else:
+            table = pacsv.read_csv(clustered, convert_options=pacsv.ConvertOptions(
+                include_columns=columns, column_types=dict.fromkeys(columns, "string")))
     except Exception as exc:
         raise InputFileError(f"Cannot read the previous run's customers from {clustered}: "
                              f"{str(exc).splitlines()[0]}.") from None
     values = np.column_stack([parse_numbers(table.column(c))[0] for c in model.input_columns])
     labels = np.asarray(parse_numbers(table.column(CLUSTER_COLUMN))[0], dtype=np.int64)
-    ids = (table.column(model.id_input_column).to_numpy(zero_copy_only=False).astype(str)
+    ids = (table.column(model.id_input_column).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
            if model.id_input_column is not None else
            np.arange(2, table.num_rows + 2).astype(str))  # row numbers, as the run used
     return RunSnapshot(**{**snapshot.__dict__, "customer_ids": ids, "labels": labels, "values": values,
@@ -170,7 +176,7 @@ def _clustered_file(folder: Path) -> Path | None:
             name = None
         if name and (folder / name).is_file():
             return folder / name
-    found = sorted(folder.glob("*_clustered.csv"))
+    found = sorted([*folder.glob("*_clustered.csv"), *folder.glob("*_clustered.parquet")])
     return found[0] if found else None
 
 

@@ -172,6 +172,8 @@ PreviousOpt = Annotated[Path | None, typer.Option(
     "--previous", metavar="PATH",
     help="A previous run folder (or its model file): matched segments keep their ids and names; "
          "migration and drift since that run are reported.", show_default=False)]
+OutputFormatOpt = Annotated[str, typer.Option(
+    "--output-format", help="Clustered customers and segment lists as 'csv' or 'parquet'.")]
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="'memory', 'streaming' (batches, bounded memory) or 'auto' (streaming when "
                      "the input would not fit --memory-budget).")]
@@ -219,6 +221,7 @@ def run(
     on_invalid: OnInvalidOpt = "reject",
     names: NamesOpt = None,
     previous: PreviousOpt = None,
+    output_format: OutputFormatOpt = "csv",
     engine: EngineOpt = "auto",
     memory_budget: MemoryOpt = "2GB",
     quiet: QuietOpt = False,
@@ -231,7 +234,7 @@ def run(
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
                           on_invalid=on_invalid, names=names, previous=previous, engine=engine,
-                          memory_budget=memory_budget)
+                          memory_budget=memory_budget, output_format=output_format)
     with _progress(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:

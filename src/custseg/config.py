@@ -25,6 +25,8 @@ ON_INVALID = ("reject", "fail")
 #: Engines: "memory" holds the table in memory, "streaming" reads it in batches (bounded memory),
 #: "auto" streams when the input would not fit ``memory_budget``.
 ENGINES = ("auto", "memory", "streaming")
+#: Formats of the clustered customers and segment lists.
+OUTPUT_FORMATS = ("csv", "parquet")
 #: Default memory budget of a run, bytes.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 
@@ -62,6 +64,8 @@ class RunConfig:
         What to do with invalid rows: write them to ``rejected_rows.csv``, or stop.
     names : pathlib.Path or None, default None
         YAML or JSON file overriding segment names, descriptions and actions (``--names``).
+    output_format : {"csv", "parquet"}, default "csv"
+        Format of the clustered customers and the per-segment lists (``--output-format``).
     engine : {"auto", "memory", "streaming"}, default "auto"
         How the data is processed; ``auto`` streams when the in-memory engine would need more
         than ``memory_budget``.
@@ -101,6 +105,7 @@ class RunConfig:
     on_invalid: str = "reject"
     names: Path | None = None
     previous: Path | None = None
+    output_format: str = "csv"
     engine: str = "auto"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
@@ -121,6 +126,9 @@ class RunConfig:
         dupes = sorted({f for f in self.features if self.features.count(f) > 1})
         if dupes:
             raise ConfigError(f"Feature {dupes[0]!r} is listed twice in --features.")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ConfigError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)} "
+                              f"(got {self.output_format!r}).")
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r}).")
         object.__setattr__(self, "memory_budget", parse_bytes(self.memory_budget))

@@ -63,7 +63,8 @@ FIGURES_DIR = "figures"
 
 
 def clustered_file_name(result: RunResult) -> str:
-    """``<input stem, lower-case>_clustered.csv`` (``customers_clustered.csv`` for data frames).
+    """``<input stem, lower-case>_clustered.csv`` (``customers_clustered.csv`` for data frames;
+    ``.parquet`` with ``--output-format parquet``).
 
     Examples
     --------
@@ -73,7 +74,7 @@ def clustered_file_name(result: RunResult) -> str:
     """
     source = result.validated.source
     stem = Path(source.name).stem.lower() if source.path is not None else "customers"
-    return f"{stem}_clustered.csv"
+    return f"{stem}_clustered.{result.config.output_format}"
 
 
 def write_outputs(result: RunResult, out: Path, progress: Progress | None = None) -> RunResult:
@@ -90,8 +91,11 @@ def write_outputs(result: RunResult, out: Path, progress: Progress | None = None
     with OutputFolder(out) as staging:
         root = staging.path
         with progress.task("Writing clustered data"):
-            clustered = prepare_csv(result.clustered_table)  # scanned once, for every list
-            written["clustered"] = write_csv(clustered, root / clustered_file_name(result))
+            parquet = result.config.output_format == "parquet"
+            # CSV: scanned once (formulas, quoting) for the file and every list.
+            clustered = (CsvTable(result.clustered_table, True, True) if parquet
+                         else prepare_csv(result.clustered_table))
+            written["clustered"] = write_table(clustered, root / clustered_file_name(result))
             if result.n_rejected:
                 written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
             written.update(write_segment_lists(clustered, result, root / SEGMENTS_DIR))
@@ -155,11 +159,23 @@ def write_segment_lists(clustered: CsvTable, result: RunResult, folder: Path) ->
     """One CSV per segment, ``<segment-slug>.csv``, with that segment's rows of ``clustered``."""
     folder.mkdir(parents=True, exist_ok=True)
     cluster = clustered.table.column("Cluster")
+    suffix = result.config.output_format
     out = {}
     for info in result.segments:
         rows = clustered.subset(pc.equal(cluster, info.cluster))
-        out[f"segment:{info.slug}"] = write_csv(rows, folder / f"{info.slug}.csv")
+        out[f"segment:{info.slug}"] = write_table(rows, folder / f"{info.slug}.{suffix}")
     return out
+
+
+def write_table(table: CsvTable, path: Path) -> Path:
+    """Customers as CSV (spreadsheet-safe) or Parquet (typed, compressed), by ``path``'s suffix."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.table, path)
+        return path
+    return write_csv(table, path)
 
 
 def write_k_choice(result: KChoiceResult, out: Path, progress: Progress | None = None
