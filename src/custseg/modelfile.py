@@ -67,6 +67,7 @@ import hashlib
 import json
 import os
 import platform
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,7 +113,7 @@ _REFIT_HINT = "Write a new one with custseg run."
 _UPGRADES: dict[int, Callable[[dict], dict]] = {}
 
 
-class _Scorer:
+class _Scorer(ABC):
     """Scoring shared by custseg's model and a trusted pickle: the data-frame side of predict.
 
     Subclasses set ``features``, ``input_columns``, ``id_column``, ``id_input_column``,
@@ -138,6 +139,7 @@ class _Scorer:
         """True when the model can flag atypical customers."""
         return self.thresholds is not None
 
+    @abstractmethod
     def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Segment index, distance and atypical flag of each row of a feature matrix.
 
@@ -155,7 +157,6 @@ class _Scorer:
         atypical : numpy.ndarray
             bool, distance above the segment's threshold (all False without thresholds).
         """
-        raise NotImplementedError
 
     def resolve_columns(self, present: Sequence[str], column_map: Mapping[str, str] | None = None,
                         source_name: str = "the data", api: bool = False
