@@ -36,7 +36,6 @@ import dataclasses
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pyarrow.compute as pc
 
 from custseg.changes import RunChanges
@@ -141,7 +140,7 @@ def record_history(result: RunResult) -> RunResult:
     problem is reported in ``result.outputs`` (no ``history`` entry) rather than raised.
     """
     out = result.config.out
-    sizes = np.bincount(result.labels, minlength=result.k)
+    sizes = result.profiles.sizes  # exact counts, also for streaming runs (labels are a sample there)
     record = run_record(
         out, input_name=result.validated.source.name, input_sha256=result.validated.source.sha256,
         rows_input=result.n_input, rows_clustered=result.n_clustered, rows_rejected=result.n_rejected,

@@ -386,7 +386,7 @@ def _gather(parts: list[pa.RecordBatch], rows: list[np.ndarray], bad: list, sche
             ) -> Chunk:
     table = pa.Table.from_batches(parts, schema=schema)
     numbers = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-    return Chunk(table, numbers, _parse_rejects(bad))
+    return Chunk(table, numbers, _parse_rejects(bad) if bad else _NO_REJECTS)
 
 
 def _parse_rejects(rows: list) -> pd.DataFrame:
@@ -400,6 +400,11 @@ def _parse_rejects(rows: list) -> pd.DataFrame:
     }).astype(REJECT_COLUMNS)
 
 
+#: The parse rejects of a chunk without any (shared: building an empty frame per chunk is slow;
+#: readers of a chunk never modify it).
+_NO_REJECTS = _parse_rejects([])
+
+
 class _ParquetSource(BatchSource):
     format = "parquet"
 
@@ -408,7 +413,9 @@ class _ParquetSource(BatchSource):
 
         self.path, self.name, self.chunk_rows = path, path.name, chunk_rows
         try:
-            self.file = pq.ParquetFile(path)
+            # No pre-buffering: with it, iter_batches keeps every row group it has read
+            # (memory grows with the file; measured on pyarrow 26).
+            self.file = pq.ParquetFile(path, pre_buffer=False)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputFileError(f"Cannot read {path.name} as Parquet ({_first_line(exc)}). Check "
                                  "the file, or name its format with --format.") from exc
@@ -437,7 +444,7 @@ class _ParquetSource(BatchSource):
                 rows = np.arange(start, start + n, dtype=np.int64)
                 start += n
                 self.done += n
-                yield Chunk(pa.Table.from_batches([batch]), rows, _parse_rejects([]))
+                yield Chunk(pa.Table.from_batches([batch]), rows, _NO_REJECTS)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputFileError(f"Cannot read {self.name} as Parquet ({_first_line(exc)}). Check "
                                  "the file.") from exc
@@ -467,7 +474,7 @@ class _ExcelSource(BatchSource):
         for start in range(0, table.num_rows, self.chunk_rows):
             part = table.slice(start, self.chunk_rows)
             self.done += part.num_rows
-            yield Chunk(part, self.raw.row_numbers[start:start + part.num_rows], _parse_rejects([]))
+            yield Chunk(part, self.raw.row_numbers[start:start + part.num_rows], _NO_REJECTS)
 
 
 # --------------------------------------------------------------------------- validation
@@ -535,12 +542,18 @@ class SeenIds:
         out = np.full(len(keys), -1, dtype=np.int64)
         if len(keys) == 0:
             return out
-        order = np.argsort(keys, kind="stable")
-        sorted_keys, sorted_rows = keys[order], rows[order]
-        starts = np.ones(len(keys), dtype=bool)
-        starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
-        group = np.cumsum(starts) - 1
-        unique_keys, unique_rows = sorted_keys[starts], sorted_rows[starts]
+        if np.all(keys[1:] > keys[:-1]):
+            # Increasing ids (the usual export): already sorted and distinct, nothing to sort.
+            order = group = np.arange(len(keys))
+            sorted_keys = unique_keys = keys
+            sorted_rows = unique_rows = rows
+        else:
+            order = np.argsort(keys, kind="stable")
+            sorted_keys, sorted_rows = keys[order], rows[order]
+            starts = np.ones(len(keys), dtype=bool)
+            starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+            group = np.cumsum(starts) - 1
+            unique_keys, unique_rows = sorted_keys[starts], sorted_rows[starts]
         earlier = np.full(len(unique_keys), -1, dtype=np.int64)
         for run_keys, run_rows in self.runs:
             pos = np.minimum(np.searchsorted(run_keys, unique_keys), len(run_keys) - 1)
