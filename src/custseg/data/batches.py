@@ -31,6 +31,7 @@ Duplicate ids
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ class Chunk:
     parse_rejects: pd.DataFrame
 
 
-class BatchSource:
+class BatchSource(ABC):
     """A customer file read in chunks; :func:`open_source` opens one.
 
     Attributes
@@ -185,6 +186,7 @@ class BatchSource:
     sha256: str | None = None
     total_rows: int | None = None
 
+    @abstractmethod
     def chunks(self, needed: list[str] | None = None, block_scale: int = 1) -> Iterator[Chunk]:
         """The file from the start, in chunks of about ``chunk_rows`` rows.
 
@@ -195,11 +197,10 @@ class BatchSource:
         block_scale : int, default 1
             CSV only: multiplies the parser's block size (after :class:`BlockTooSmall`).
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def fraction_done(self) -> float:
         """Share of the file read by the current :meth:`chunks` iteration, 0..1."""
-        raise NotImplementedError
 
     def block_size(self, block_scale: int) -> int:
         """CSV parser block size in bytes (0 for other formats)."""
