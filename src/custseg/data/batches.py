@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from custseg.data.columns import canonical_name, missing_column_error, resolve_column
+from custseg.data.columns import canonical_name, resolve_columns  # noqa: F401 - re-exported
 from custseg.data.readers import (
     _SNIFF_BYTES,
     FIRST_DATA_ROW,
@@ -53,11 +53,11 @@ from custseg.data.readers import (
     _name_unnamed,
     _sha256_and_encoding,
     _sniff_delimiter,
-    detect_format,
+    check_input_file,
 )
 from custseg.data.rejects import REJECT_COLUMNS, Reason
 from custseg.data.validate import parse_numbers, range_codes
-from custseg.exceptions import ConfigError, DataValidationError, InputFileError
+from custseg.exceptions import DataValidationError, InputFileError
 
 # Codes of custseg.data.validate.parse_numbers / range_codes, in the order a reason is chosen.
 _OK, _MISSING, _NON_NUMERIC, _INFINITE, _RANGE = 0, 1, 2, 3, 4
@@ -77,59 +77,6 @@ REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("customer_id", pa.string()),
 MAX_BLOCK = 1 << 30
 #: CSV bytes parsed at a time (Arrow's streaming reader buffers a few blocks ahead).
 CSV_BLOCK = 1 << 20
-
-
-def resolve_columns(columns: Sequence[str], features: Sequence[str], id_column: str | None,
-                    source_name: str, *, id_required: bool = False,
-                    column_map: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
-    """The input columns holding ``features`` and the id, resolved as ``run`` resolves them.
-
-    Parameters
-    ----------
-    columns : sequence of str
-        The input's columns.
-    features : sequence of str
-        Feature names asked for.
-    id_column : str or None
-        Id column asked for.
-    source_name : str
-        The input's name, for messages.
-    id_required : bool, default False
-        When False, a missing id column means: identify rows by number.
-    column_map : mapping, optional
-        ``{column in file: name wanted}``.
-
-    Returns
-    -------
-    feature_columns : list of str
-    id_column : str or None
-
-    Raises
-    ------
-    DataValidationError
-        A feature (or a required id) column is missing.
-    ConfigError
-        Two features name the same column.
-
-    Examples
-    --------
-    >>> resolve_columns(["CustomerID", "Age", "Income"], ["Income"], "CustomerID", "x.csv")
-    (['Income'], 'CustomerID')
-    """
-    present = list(columns)
-    feature_columns = []
-    for wanted in features:
-        found = resolve_column(wanted, present, column_map)
-        if found is None:
-            raise missing_column_error(wanted, present, source_name)
-        feature_columns.append(found)
-    dupes = {c for c in feature_columns if feature_columns.count(c) > 1}
-    if dupes:
-        raise ConfigError(f"Two features name the same column {sorted(dupes)[0]!r} of {source_name}.")
-    id_col = resolve_column(id_column, present, column_map) if id_column else None
-    if id_column and id_col is None and id_required:
-        raise missing_column_error(id_column, present, source_name, option="--id-column")
-    return feature_columns, id_col
 
 
 class BlockTooSmall(Exception):
@@ -242,11 +189,7 @@ def open_source(path: Path, fmt: str | None, chunk_rows: int) -> BatchSource:
     DataValidationError
         Empty, or a header without rows (Parquet).
     """
-    if not path.exists():
-        raise InputFileError(f"Input file {path} does not exist. Check the path.")
-    if path.is_dir():
-        raise InputFileError(f"Input {path} is a folder, not a file. Name the customer file.")
-    kind = detect_format(path, fmt)
+    kind = check_input_file(path, fmt)
     try:
         if path.stat().st_size == 0:
             raise DataValidationError(f"Input file {path.name} is empty. Export the customer table "

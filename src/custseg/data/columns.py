@@ -128,3 +128,56 @@ def missing_column_error(wanted: str, present: Sequence[str], source_name: str,
         f"Column {wanted!r} not found in {source_name}. Columns present: {listed}.{hint} "
         f"Use {option} or --column-map OLD=NEW."
     )
+
+
+def resolve_columns(columns: Sequence[str], features: Sequence[str], id_column: str | None,
+                    source_name: str, *, id_required: bool = False,
+                    column_map: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
+    """The input columns holding ``features`` and the id, resolved as ``run`` resolves them.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The input's columns.
+    features : sequence of str
+        Feature names asked for.
+    id_column : str or None
+        Id column asked for.
+    source_name : str
+        The input's name, for messages.
+    id_required : bool, default False
+        When False, a missing id column means: identify rows by number.
+    column_map : mapping, optional
+        ``{column in file: name wanted}``.
+
+    Returns
+    -------
+    feature_columns : list of str
+    id_column : str or None
+
+    Raises
+    ------
+    DataValidationError
+        A feature (or a required id) column is missing.
+    ConfigError
+        Two features name the same column.
+
+    Examples
+    --------
+    >>> resolve_columns(["CustomerID", "Age", "Income"], ["Income"], "CustomerID", "x.csv")
+    (['Income'], 'CustomerID')
+    """
+    present = list(columns)
+    feature_columns = []
+    for wanted in features:
+        found = resolve_column(wanted, present, column_map)
+        if found is None:
+            raise missing_column_error(wanted, present, source_name)
+        feature_columns.append(found)
+    dupes = {c for c in feature_columns if feature_columns.count(c) > 1}
+    if dupes:
+        raise ConfigError(f"Two features name the same column {sorted(dupes)[0]!r} of {source_name}.")
+    id_col = resolve_column(id_column, present, column_map) if id_column else None
+    if id_column and id_col is None and id_required:
+        raise missing_column_error(id_column, present, source_name, option="--id-column")
+    return feature_columns, id_col

@@ -120,6 +120,15 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     )
 
 
+def check_input_file(path: Path, fmt: str | None = None) -> str:
+    """Raise unless ``path`` is an existing file; return its format (as :func:`detect_format`)."""
+    if not path.exists():
+        raise InputFileError(f"Input file {path} does not exist. Check the path.")
+    if path.is_dir():
+        raise InputFileError(f"Input {path} is a folder, not a file. Name the customer file.")
+    return detect_format(path, fmt)
+
+
 def read_table(path: str | Path, fmt: str | None = None) -> RawTable:
     """Read a customer table from a file.
 
@@ -143,11 +152,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> RawTable:
         If the file has a header but no customer rows.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"Input file {path} does not exist. Check the path.")
-    if path.is_dir():
-        raise InputFileError(f"Input {path} is a folder, not a file. Name the customer file.")
-    kind = detect_format(path, fmt)
+    kind = check_input_file(path, fmt)
     try:
         size = path.stat().st_size
         if size == 0:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.config import ON_INVALID
-from custseg.data.columns import canonical_name, missing_column_error, resolve_column
+from custseg.data.columns import canonical_name, resolve_column, resolve_columns
 from custseg.data.readers import RawTable, SourceInfo
 from custseg.data.rejects import REJECT_COLUMNS, Reason, combine
 from custseg.exceptions import ConfigError, DataValidationError
@@ -209,19 +209,8 @@ def validate(
     if on_invalid not in ON_INVALID:
         raise ConfigError(f"--on-invalid must be one of {', '.join(ON_INVALID)} (got {on_invalid!r}).")
     table, name = raw.table, raw.source.name
-    present = table.column_names
-    feature_columns = []
-    for wanted in features:
-        found = resolve_column(wanted, present, column_map)
-        if found is None:
-            raise missing_column_error(wanted, present, name)
-        feature_columns.append(found)
-    dupes = {c for c in feature_columns if feature_columns.count(c) > 1}
-    if dupes:
-        raise ConfigError(f"Two features name the same column {sorted(dupes)[0]!r} of {name}.")
-    id_col = resolve_column(id_column, present, column_map) if id_column else None
-    if id_column and id_col is None and id_required:
-        raise missing_column_error(id_column, present, name, option="--id-column")
+    feature_columns, id_col = resolve_columns(table.column_names, features, id_column, name,
+                                              id_required=id_required, column_map=column_map)
 
     n = table.num_rows
     decimal_comma = raw.source.delimiter in (";", "\t")
