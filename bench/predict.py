@@ -26,17 +26,17 @@ TITLE = "## Scoring new customers (`custseg predict`)"
 def model_folder() -> Path:
     """A run folder holding the model fitted on the bundled Mall data (K chosen by the data)."""
     from custseg.config import RunConfig
-    from custseg.modelfile import MODEL_FILE, model_from_result, save_model
+    from custseg.modelfile import MODEL_FILE, save_model
     from custseg.pipeline import segment
 
     folder = DATA / "predict_model"
-    save_model(model_from_result(segment(RunConfig())), folder / MODEL_FILE)
+    save_model(segment(RunConfig()).model(), folder / MODEL_FILE)
     return folder
 
 
 def measure_predict(n: int, model: Path) -> dict:
     """Run ``custseg predict`` on ``n`` generated customers; wall seconds and peak RSS (MiB)."""
-    from run import ensure_data, measure
+    from harness import ensure_data, measure
 
     path = ensure_data(n)
     out = DATA / f"scored_{path.stem}.csv"

@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from custseg.engines.local import fit_kmeans
-from custseg.metrics import centroid_index
+from custseg.segmentation.kmeans import fit_kmeans
+from custseg.segmentation.metrics import centroid_index
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SETS = {

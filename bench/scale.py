@@ -18,7 +18,7 @@ TITLE = "## custseg against the plain approach"
 
 def section(rows: list[int], profile_at: int | None = None) -> str:
     """Markdown: a table per N (custseg, plain, ratio) and custseg's time by stage."""
-    from run import RESULTS, ensure_data, measure
+    from harness import RESULTS, ensure_data, measure
 
     lines = [
         TITLE, "",

@@ -23,7 +23,7 @@ class StageTimer(NullProgress):
         self.stages: list[tuple[str, float]] = []
 
     @contextmanager
-    def task(self, description, total=None):
+    def task(self, description, total=None, unit=None):
         start = time.perf_counter()
         yield lambda amount=1: None
         self.stages.append((description, time.perf_counter() - start))

@@ -34,7 +34,7 @@ RSS_LIMIT_MIB = 2048
 
 def parquet_data(n: int) -> Path:
     """Generated Mall-like customers as Parquet (cached in bench/data)."""
-    from run import ensure_data
+    from harness import ensure_data
 
     return ensure_data(n, ".parquet")
 
@@ -46,7 +46,7 @@ def folder_bytes(folder: Path) -> int:
 
 def measure_streaming(n: int, keep: bool = False, extra: list[str] | None = None) -> dict:
     """Run ``custseg run --engine streaming`` on ``n`` generated customers; time, memory, facts."""
-    from run import measure
+    from harness import measure
 
     path = parquet_data(n)
     out = RESULTS / f"streaming_{n}"
@@ -70,7 +70,7 @@ def measure_streaming(n: int, keep: bool = False, extra: list[str] | None = None
 
 def section(rows: int | list[int], keep: bool = False) -> str:
     """The BENCHMARKS.md section for these input sizes."""
-    from run import machine
+    from harness import machine
 
     rows = [rows] if isinstance(rows, int) else list(rows)
     results = [measure_streaming(n, keep) for n in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custseg.actions import load_action_table
+from custseg.describe.actions import load_action_table
 from custseg.exceptions import ConfigError
 
 INCOME, SPENDING = "Annual Income (k$)", "Spending Score (1-100)"

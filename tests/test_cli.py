@@ -17,8 +17,10 @@ from tests.conftest import ROOT
 runner = CliRunner()
 
 
-def test_run_prints_segment_table_and_silhouette(tmp_path):
-    result = runner.invoke(app, ["run", "--out", str(tmp_path / "out")])
+@pytest.mark.parametrize("engine", [[], ["--engine", "batches", "--batch-rows", "7"],
+                                    ["--engine", "streaming"]], ids=["memory", "batches", "alias"])
+def test_run_prints_segment_table_and_silhouette(tmp_path, engine):
+    result = runner.invoke(app, ["run", "--out", str(tmp_path / "out"), *engine])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "5 customer segments" in out

@@ -26,6 +26,7 @@ from tests.predict_support import (
     malicious_pickle,
     read_scored,
     rewrite,
+    run_clusters,
     run_folder,
 )
 
@@ -72,7 +73,7 @@ def test_predict_prints_counts_and_writes_default_output(run_dir, in_tmp, model)
     assert "Atypical customers: 5 (2.5%)" in out
     assert "Rows: 200 read = 200 scored + 0 rejected" in out
     scored = read_scored(in_tmp / "mall_customers_scored.csv")
-    assert scored["Cluster"].tolist() == fitted("mall")[0].clusters.tolist()
+    assert scored["Cluster"].tolist() == run_clusters("mall").tolist()
     assert list(scored.columns) == ["CustomerID", "Cluster", "Segment", "distance", "atypical"]
 
 
@@ -86,7 +87,7 @@ def test_quiet_prints_nothing(run_dir, in_tmp):
 
 @pytest.mark.parametrize("case", ["one row", "shuffled columns", "extra columns", "column map"])
 def test_documented_input_shapes(run_dir, in_tmp, case):
-    labels = fitted("mall")[0].clusters
+    labels = run_clusters("mall")
     args = []
     if case == "one row":
         path, expected = _mall_csv(in_tmp, lambda df: df.iloc[[3]]), labels[[3]]
@@ -193,7 +194,7 @@ def test_trust_pickle_scores_and_warns(run_dir, in_tmp, target):
     assert "A pickle runs any code it contains" in result.stderr
     assert "Atypical customers: not available" in result.stdout
     scored = read_scored(in_tmp / "mall_customers_scored.csv")
-    assert scored["Cluster"].tolist() == fitted("mall")[0].clusters.tolist()
+    assert scored["Cluster"].tolist() == run_clusters("mall").tolist()
     assert scored["Segment"].tolist() == [f"Segment {c}" for c in scored["Cluster"]]
     assert not scored["atypical"].any()
     # Distances come from the pipeline's own centres: the same as custseg's model file.
@@ -234,7 +235,7 @@ def test_wholesale_through_the_cli(tmp_path, in_tmp):
     result = runner.invoke(app, ["predict", str(input_path("wholesale")), "--model", str(folder)])
     assert result.exit_code == 0, result.output
     scored = read_scored(in_tmp / "wholesale_customers_scored.csv")
-    assert scored["Cluster"].tolist() == fitted("wholesale")[0].clusters.tolist()
+    assert scored["Cluster"].tolist() == run_clusters("wholesale").tolist()
     assert scored["row"].tolist() == list(range(2, 442))
 
 

@@ -1,4 +1,5 @@
-"""Drift between runs: PSI (checked against hand arithmetic), sizes, atypical share, recommendation."""
+"""Drift between runs: PSI (checked against hand arithmetic), sizes, atypical share (also counted
+batch by batch), recommendation."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.drift import (
+from custseg.config import RunConfig
+from custseg.exceptions import ConfigError, DataValidationError
+from custseg.pipeline import segment
+from custseg.tracking.drift import (
+    ATYPICAL_MAX,
     EPSILON,
     KEEP,
+    PSI_MAJOR,
+    PSI_MODERATE,
     REFIT,
+    SHARE_SHIFT_MAX,
+    AtypicalCounter,
     atypical_share,
     psi,
     psi_edges,
@@ -20,8 +29,7 @@ from custseg.drift import (
     recommend,
     size_changes,
 )
-from custseg.exceptions import ConfigError, DataValidationError
-from custseg.tracking import match_segments
+from custseg.tracking.matching import match_segments
 
 EXPECTED_1_TO_8 = [1, 2, 3, 4, 5, 6, 7, 8]
 
@@ -193,3 +201,59 @@ def test_keep_gives_the_evidence(identity_match):
         "Every segment matches a previous one.",
         "No segment's share moved by more than 5 percentage points.",
     )
+
+
+def test_rule_constants_are_the_documented_ones():
+    assert (PSI_MODERATE, PSI_MAJOR, ATYPICAL_MAX, SHARE_SHIFT_MAX) == (0.1, 0.25, 0.05, 5.0)
+
+
+# --------------------------------------------------------------------------- AtypicalCounter
+
+#: A previous model in one feature: scaler mean 10, scale 2; centroids at scaled 0 and 5 with
+#: thresholds 1 and 0.5 (original units: centroids 10 and 20, radii 2 and 1).
+MEAN, SCALE = np.array([10.0]), np.array([2.0])
+CENTERS, THRESHOLDS = np.array([[0.0], [5.0]]), np.array([1.0, 0.5])
+
+
+def test_atypical_counter_by_hand():
+    counter = AtypicalCounter(MEAN, SCALE, CENTERS, THRESHOLDS)
+    assert np.isnan(counter.share)  # nothing counted yet
+    # Scaled: 0.5 (typical), 1.0 (exactly the threshold: typical), 1.5 (atypical), 3.0 (nearest
+    # centroid 5, 2 away > 0.5: atypical), 5.25 (typical), 5.5 (equal: typical), 6.0 (atypical).
+    counter.count(np.array([[11.0], [12.0], [13.0], [16.0], [20.5], [21.0], [22.0]]))
+    assert (counter.atypical, counter.n) == (3, 7)
+    assert counter.share == pytest.approx(3 / 7)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 64, 1000])
+def test_atypical_counter_in_batches_equals_atypical_share(batch_rows):
+    rng = np.random.default_rng(5)
+    X = rng.normal(loc=[12.0, 50.0], scale=[6.0, 20.0], size=(500, 2))
+    mean, scale = np.array([10.0, 45.0]), np.array([5.0, 15.0])
+    centers = np.array([[-1.0, -1.0], [0.0, 1.0], [1.5, 0.0]])
+    thresholds = np.array([0.8, 1.2, 0.5])
+    counter = AtypicalCounter(mean, scale, centers, thresholds)
+    counter.count(np.empty((0, 2)))  # an empty batch counts nothing
+    for start in range(0, len(X), batch_rows):
+        counter.count(X[start:start + batch_rows])
+    Z = (X - mean) / scale
+    d = np.sqrt(((Z[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    labels = d.argmin(axis=1)
+    expected = atypical_share(d[np.arange(len(X)), labels], labels, thresholds)
+    assert counter.n == len(X)
+    assert 0 < counter.atypical < len(X)
+    assert counter.share == pytest.approx(expected)
+
+
+def test_atypical_counter_agrees_with_the_model_file():
+    result = segment(RunConfig(k=5))
+    model = result.model()
+    values = result.sample.values  # every Mall customer (the sample holds them all)
+    assert len(values) == result.n_clustered
+    counter = AtypicalCounter(model.mean, model.scale, model.centroids, model.thresholds)
+    for start in range(0, len(values), 13):
+        counter.count(values[start:start + 13])
+    _, _, atypical = model.assign(values)
+    assert counter.atypical == int(atypical.sum())
+    assert counter.share == pytest.approx(atypical.mean())
+    assert 0 < counter.share < ATYPICAL_MAX  # the training data: about 1% per segment

@@ -1,4 +1,5 @@
-"""Every bad input gets one clear line on stderr, the right exit code, and no traceback."""
+"""Every bad input gets one clear line on stderr, the right exit code, and no traceback; the library
+raises the same message as a :class:`~custseg.exceptions.CustsegError` of the matching class."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from custseg.cli import app
+import custseg.outputs.write
+from custseg.cli import EXIT_CODES, EXIT_INTERNAL, app
+from custseg.config import RunConfig
+from custseg.exceptions import CustsegError
+from custseg.io.columns import parse_column_map
+from custseg.pipeline import evaluate_k, run
 
 runner = CliRunner()
 HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)\n"
@@ -93,12 +99,33 @@ CASES = [
     ("output under a file", "mall.csv", HEADER + _rows(20), ["--out", "{dir}/mall.csv/sub"], 5,
      "Cannot create output folder {dir}/mall.csv/sub: {dir}/mall.csv is a file. Choose a folder "
      "with --out."),
+    ("bad --engine", "mall.csv", HEADER + _rows(20), ["--engine", "spark"], 2,
+     "--engine must be one of auto, memory, batches (got 'spark')."),
+    ("zero --batch-rows", "mall.csv", HEADER + _rows(20), ["--engine", "batches", "--batch-rows", "0"], 2,
+     "--batch-rows must be at least 1 (got 0)."),
+    ("negative --batch-rows", "mall.csv", HEADER + _rows(20), ["--batch-rows", "-5"], 2,
+     "--batch-rows must be at least 1 (got -5)."),
+    ("bad --memory-budget", "mall.csv", HEADER + _rows(20), ["--memory-budget", "lots"], 2,
+     "--memory-budget must be a size such as 2GB or 512MB (got 'lots')."),
+    ("tiny --memory-budget", "mall.csv", HEADER + _rows(20), ["--memory-budget", "1MB"], 2,
+     "--memory-budget must be at least 64MB (got '1MB')."),
+    ("bad --output-format", "mall.csv", HEADER + _rows(20), ["--output-format", "xlsx"], 2,
+     "--output-format must be one of csv, parquet (got 'xlsx')."),
+    ("only malformed records", "short.csv", HEADER + "1,Male,20\n2,Male\n", [], 4,
+     "No valid rows left in short.csv: all 2 rows were rejected (most often: wrong number of "
+     "fields). Fix those values, or choose other columns with --features."),
 ]
+#: The engines every bad data file is tried on: the same message, whichever reads it.
+ENGINE_ARGS = {
+    "memory": ["--engine", "memory"],
+    "batches-1": ["--engine", "batches", "--batch-rows", "1"],
+    "batches-7": ["--engine", "batches", "--batch-rows", "7"],
+}
+#: Exception class of each exit code.
+ERRORS = {code: cls for cls, code in EXIT_CODES.items()}
 
 
-@pytest.mark.parametrize(("name", "content", "args", "code", "message"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_clear_line(tmp_path: Path, name, content, args, code, message):
+def _write_input(tmp_path: Path, name: str, content) -> Path:
     path = tmp_path / name
     if content == "<dir>":
         path.mkdir()
@@ -106,7 +133,22 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path, name, content, args, cod
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content, encoding="utf-8")
-    args = [a.replace("{dir}", str(tmp_path)) for a in args]
+    return path
+
+
+def _engine_args(args: list[str], engine: str) -> list[str]:
+    """``args`` run on ``engine``, unless the case names its own engine options."""
+    if any(a in args for a in ("--engine", "--batch-rows", "--memory-budget")):
+        return args
+    return [*args, *ENGINE_ARGS[engine]]
+
+
+@pytest.mark.parametrize("engine", list(ENGINE_ARGS))
+@pytest.mark.parametrize(("name", "content", "args", "code", "message"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_line(tmp_path: Path, name, content, args, code, message, engine):
+    path = _write_input(tmp_path, name, content)
+    args = [a.replace("{dir}", str(tmp_path)) for a in _engine_args(args, engine)]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "out")]
     result = runner.invoke(app, ["run", str(path), "-q", *args])
@@ -118,6 +160,83 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path, name, content, args, cod
     if message is not None:
         assert lines[0] == "Error: " + message.replace("{dir}", str(tmp_path))
     assert not (tmp_path / "out").exists()  # nothing written on failure
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging, no history
+
+
+def _library_config(path: Path, args: list[str], out: Path) -> RunConfig:
+    """The ``RunConfig`` a library user would write for the CLI arguments ``args``."""
+    options: dict = {"input": path, "out": out}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        key = flag.removeprefix("--").replace("-", "_")
+        if key == "features":
+            options["features"] = tuple(part.strip() for part in value.split(","))
+        elif key == "id_column":
+            options.update(id_column=value, id_column_required=True)
+        elif key == "column_map":
+            options["column_map"] = parse_column_map([value])
+        elif key in ("k_min", "k_max", "batch_rows"):
+            options[key] = int(value)
+        elif key == "min_segment_share":
+            options[key] = float(value)
+        elif key == "out":
+            options["out"] = Path(value)
+        else:
+            options[key] = value
+    return RunConfig(**options)
+
+
+@pytest.mark.parametrize(("name", "content", "args", "code", "message"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_library_raises_the_same_message(tmp_path: Path, name, content, args, code, message):
+    path = _write_input(tmp_path, name, content)
+    args = [a.replace("{dir}", str(tmp_path)) for a in args]
+    with pytest.raises(CustsegError) as info:
+        run(_library_config(path, args, tmp_path / "out"))
+    error = info.value
+    assert type(error) is ERRORS[code]
+    assert "\n" not in str(error)
+    if message is not None:
+        assert str(error) == message.replace("{dir}", str(tmp_path))
+    assert not (tmp_path / "out").exists()
+
+
+#: Cases ``choose-k`` meets the same way as ``run`` (it reads and checks the input, then stops).
+CHOOSE_K_CASES = ["missing file", "empty file", "header only", "no valid rows", "missing column",
+                  "zero variance", "unknown extension", "invalid row with --on-invalid fail",
+                  "duplicate header", "K range from 1"]
+
+
+@pytest.mark.parametrize(("name", "content", "args", "code", "message"),
+                         [c[1:] for c in CASES if c[0] in CHOOSE_K_CASES], ids=CHOOSE_K_CASES)
+def test_choose_k_gives_the_same_errors(tmp_path: Path, name, content, args, code, message):
+    path = _write_input(tmp_path, name, content)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["choose-k", str(path), "-q", "--out", str(out), *args])
+    assert result.exit_code == code, result.output
+    assert result.stderr.strip() == "Error: " + message.replace("{dir}", str(tmp_path))
+    with pytest.raises(ERRORS[code]) as info:
+        evaluate_k(_library_config(path, args, out))
+    assert str(info.value) == message.replace("{dir}", str(tmp_path))
+    assert not out.exists()
+
+
+def test_internal_error_is_one_line_and_exit_70(tmp_path, monkeypatch):
+    def broken(inputs, folder):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(custseg.outputs.write, "render_figures", broken)
+    path = _write_input(tmp_path, "mall.csv", HEADER + _rows(20))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "-q", "--k", "2", "--out", str(out)])
+    assert result.exit_code == EXIT_INTERNAL == 70
+    assert result.stderr.strip() == ("Internal error: ZeroDivisionError: division by zero. "
+                                     "Re-run with --traceback and report it.")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    # With --traceback, the exception itself comes out (for a bug report).
+    result = runner.invoke(app, ["run", str(path), "-q", "--k", "2", "--out", str(out), "--traceback"])
+    assert isinstance(result.exception, ZeroDivisionError)
+    assert not out.exists()
 
 
 def test_traceback_flag_shows_the_traceback(tmp_path):

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from custseg.exceptions import ConfigError, OutputError
-from custseg.history import (
+from custseg.tracking.history import (
     HISTORY_FILE,
     TABLE_COLUMNS,
-    find_run,
     history_dir_for,
     history_path,
     history_table,
@@ -148,10 +147,3 @@ def test_history_table_for_printing(runs):
     assert table.iloc[1].drop(["run", "date"]).isna().all()
     assert history_table([]).columns.tolist() == list(TABLE_COLUMNS)
 
-
-def test_find_run_returns_the_latest_record(runs):
-    record_run(runs, make_record(runs / "2024-01", "2024-01", sizes=(1, 1)))
-    record_run(runs, make_record(runs / "2024-01", "2024-01", sizes=(2, 2)))
-    records = read_history(runs)
-    assert find_run(records, runs / "2024-01")["segments"][0]["size"] == 2
-    assert find_run(records, "2024-09") is None

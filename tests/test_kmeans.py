@@ -7,10 +7,10 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from custseg.engines import local
-from custseg.engines.local import fit_kmeans
-from custseg.engines.swap import assign, random_swap, update
-from custseg.metrics import centroid_index
+from custseg.segmentation import kmeans as local
+from custseg.segmentation.kmeans import fit_kmeans
+from custseg.segmentation.metrics import centroid_index
+from custseg.segmentation.swap import assign, random_swap, update
 from tests.conftest import shared_dataset
 
 

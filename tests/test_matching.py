@@ -1,28 +1,36 @@
-"""Segment identity across runs: matching, stable ids, names, splits and merges.
+"""Segment identity across runs: matching, stable ids, and the names carried with them.
 
 The month-1 / month-2 generator below is the ground truth the issue asks for: it knows every
 customer's true segment in both months, so the tracked ids and the transition matrix can be
-checked count by count.
+checked count by count. Splits and merges read from the customer flows: ``test_flows.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from custseg.describe.naming import carry_names, describe_segments
 from custseg.exceptions import ConfigError, DataValidationError
-from custseg.migration import migration_table, transition_matrix
-from custseg.model import Segmenter
-from custseg.tracking import (
+from custseg.io.csvsafe import TableWriter
+from custseg.segmentation.estimator import Segmenter
+from custseg.tracking.flows import detect_splits_merges
+from custseg.tracking.matching import (
     assign_ids,
-    carry_names,
     default_threshold,
-    detect_splits_merges,
     match_segments,
     segment_radii,
+)
+from custseg.tracking.migration import (
+    Migration,
+    MigrationCounter,
+    PreviousCustomers,
+    customer_keys,
 )
 
 FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
@@ -74,6 +82,24 @@ def make_months(seed: int = 7) -> tuple[Month, Month]:
     return month1, Month(ids2, _draw(rng, centers2, truth2), truth2)
 
 
+def migrate(prev_ids, prev_labels, new_ids, new_labels, prev_segments, new_segments, *,
+            batch_rows: int = 97, out: Path | None = None) -> Migration:
+    """Count the migration as a run does: the later run's customers stream past the counter in
+    batches (``migration.csv`` written to ``out`` when given)."""
+    n_prev, n_new = len(prev_ids), len(new_ids)
+    previous = PreviousCustomers(customer_keys(pa.array(prev_ids), np.arange(n_prev)),
+                                 np.asarray(prev_labels))
+    writer = None if out is None else TableWriter(out)
+    counter = MigrationCounter(previous, prev_segments, new_segments, writer)
+    new_labels = np.asarray(new_labels)
+    for start in range(0, n_new, batch_rows):
+        stop = min(start + batch_rows, n_new)
+        counter.count(pa.array(new_ids[start:stop]), np.arange(start, stop), new_labels[start:stop])
+    if writer is not None:
+        writer.close()
+    return counter.result()
+
+
 @pytest.fixture(scope="module")
 def months() -> tuple[Month, Month]:
     return make_months()
@@ -97,7 +123,7 @@ def new_centers_in_previous_space(previous: Segmenter, new: Segmenter) -> np.nda
     return previous.scaler_.transform(new.cluster_centers_original_)
 
 
-def test_month2_keeps_ids_and_names_reports_new_segment_and_exact_migration(months, fitted):
+def test_month2_keeps_ids_and_names_reports_new_segment_and_exact_migration(months, fitted, tmp_path):
     month1, month2 = months
     seg1, seg2 = fitted
     letters1 = letter_of_cluster(month1.truth, seg1.labels_)
@@ -117,9 +143,11 @@ def test_month2_keeps_ids_and_names_reports_new_segment_and_exact_migration(mont
     assert match.new == (e_position,)
     assert match.retired == ()
     assert match.ids[e_position] == 4
+    assert match.new_ids == (4,)
     assert len(match.pairs) == 4
     moved_a = next(d for p, n, d in match.pairs if letters1[p] == "A")
     assert 0 < moved_a < match.threshold
+    assert match.threshold == pytest.approx(default_threshold(seg1.cluster_centers_, radii))
 
     # User-given names follow their segments; the new segment gets its generated name.
     user_names = {id_of_letter[letter]: f"Team {letter}" for letter in "ABCD"}
@@ -130,9 +158,10 @@ def test_month2_keeps_ids_and_names_reports_new_segment_and_exact_migration(mont
 
     # Every count of the transition matrix equals the generator's ground truth.
     new_stable = np.array([match.ids[int(c)] for c in seg2.labels_])
-    migration = migration_table(month1.ids, seg1.labels_, month2.ids, new_stable)
-    prev_segments, new_segments = list(range(4)), sorted(match.ids.values())
-    counts = transition_matrix(migration, prev_segments, new_segments).counts
+    out = tmp_path / "migration.csv"
+    migration = migrate(month1.ids, seg1.labels_, month2.ids, new_stable, range(4),
+                        sorted(match.ids.values()), out=out)
+    counts = migration.transitions.counts
 
     stable_of_letter = {**id_of_letter, "E": 4}
     truth1 = pd.Series(month1.truth, index=month1.ids)
@@ -144,10 +173,15 @@ def test_month2_keeps_ids_and_names_reports_new_segment_and_exact_migration(mont
     np.testing.assert_array_equal(counts.to_numpy(), expected)
     assert counts.loc[id_of_letter["C"], id_of_letter["D"]] == 40
     assert counts.loc[id_of_letter["A"], 4] == 60
+    assert migration.n_both == len(common)
+    assert migration.n_moved == 100
     assert migration.n_new == 330
     assert migration.n_departed == len(month1.ids) - len(common)
-    # The generator's churn leaves month-1 customers out; migration keeps month-2's order.
-    assert migration.table["customer_id"].tolist() == common.tolist()
+    # The generator's churn leaves month-1 customers out; migration.csv keeps month-2's order.
+    written = pd.read_csv(out, dtype={"customer_id": str})
+    assert written["customer_id"].tolist() == common.tolist()
+    assert written["previous_segment"].tolist() == truth1[common].map(stable_of_letter).tolist()
+    assert written["new_segment"].tolist() == truth2[common].map(stable_of_letter).tolist()
 
 
 def test_same_data_different_seed_is_identity_with_full_diagonal(mall_df):
@@ -158,102 +192,19 @@ def test_same_data_different_seed_is_identity_with_full_diagonal(mall_df):
     assert match.is_identity
     assert match.ids == {i: i for i in range(5)}
     assert match.new == match.retired == ()
+    assert match.new_ids == match.retired_ids == ()
+    assert match.matched == {i: i for i in range(5)}
     assert max(d for _, _, d in match.pairs) < 1e-9
     ids = mall_df["CustomerID"].to_numpy()
-    migration = migration_table(ids, first.labels_, ids, [match.ids[int(c)] for c in second.labels_])
-    transitions = transition_matrix(migration, range(5), range(5))
+    migration = migrate(ids, first.labels_, ids, [match.ids[int(c)] for c in second.labels_],
+                        range(5), range(5))
+    transitions = migration.transitions
     np.testing.assert_array_equal(np.diag(transitions.percent.to_numpy()), np.full(5, 100.0))
     assert transitions.diagonal_percent == 100.0
+    assert migration.n_both == len(ids)
     assert migration.n_moved == migration.n_new == migration.n_departed == 0
     found = detect_splits_merges(transitions.counts)
     assert found.splits == found.merges == found.sentences == ()
-
-
-def _blobs(rng: np.random.Generator, centers: list[tuple[float, float]], n: int) -> pd.DataFrame:
-    means = np.repeat(np.array(centers), n, axis=0)
-    return pd.DataFrame(means + rng.normal(0.0, 3.0, size=means.shape), columns=FEATURES)
-
-
-@pytest.fixture(scope="module")
-def near_pair() -> pd.DataFrame:
-    """Four blobs, two of them close: K = 3 keeps the close pair together, K = 4 separates it."""
-    rng = np.random.default_rng(11)
-    return _blobs(rng, [(40.0, 50.0), (60.0, 50.0), (10.0, 90.0), (90.0, 10.0)], 150)
-
-
-def _flows(data: pd.DataFrame, k_before: int, k_after: int):
-    ids = np.arange(len(data))
-    before = Segmenter(k_before, random_state=1).fit(data)
-    after = Segmenter(k_after, random_state=2).fit(data)
-    match = match_segments(before.cluster_centers_, new_centers_in_previous_space(before, after))
-    migration = migration_table(ids, before.labels_, ids, [match.ids[int(c)] for c in after.labels_])
-    counts = transition_matrix(migration, range(k_before), sorted(match.ids.values())).counts
-    return before, after, match, counts
-
-
-def test_split_is_detected(near_pair):
-    _, _, _, counts = _flows(near_pair, 3, 4)
-    found = detect_splits_merges(counts, prev_names={0: "Middle"})
-    assert len(found.splits) == 1
-    assert found.merges == ()
-    split = found.splits[0]
-    assert split.previous == 0  # the merged pair is the largest segment of the K = 3 fit
-    assert len(split.new) == 2
-    assert split.shares == pytest.approx((0.5, 0.5), abs=0.02)
-    assert split.customers == 300
-    assert found.sentences[0].startswith("Middle split: 50% of its customers are now in ")
-
-
-def test_merge_is_detected(near_pair):
-    _, _, _, counts = _flows(near_pair, 4, 3)
-    found = detect_splits_merges(counts, new_names={int(counts.columns[0]): "Middle"})
-    assert found.splits == ()
-    assert len(found.merges) == 1
-    merge = found.merges[0]
-    assert len(merge.previous) == 2
-    assert merge.shares == pytest.approx((1.0, 1.0))
-    assert found.sentences[0].endswith("(100% and 100% of their customers respectively).")
-    assert "merged into" in found.sentences[0]
-
-
-@pytest.mark.parametrize(
-    ("row", "is_split"),
-    [
-        ([50, 50, 0, 0], True),
-        ([40, 40, 20, 0], True),      # three parts of >= 20% each
-        ([80, 1, 19, 0], False),      # a 19% part is not a part
-        ([45, 30, 15, 10], False),    # parts >= 20% hold only 75% together
-        ([100, 0, 0, 0], False),
-        ([5, 4, 0, 0], False),        # 9 customers: too few to judge
-    ],
-)
-def test_split_rule(row, is_split):
-    counts = np.array([row, [0, 0, 0, 50]])
-    assert bool(detect_splits_merges(counts).splits) is is_split
-
-
-@pytest.mark.parametrize(
-    ("counts", "merged_into"),
-    [
-        ([[60, 40], [60, 40]], [0]),
-        ([[50, 50], [50, 50], [50, 50]], [0, 1]),  # exactly half counts as most
-        ([[49, 51], [90, 10]], []),                # only one majority per new segment
-        ([[60, 40], [9, 0]], []),                  # 9 customers: too few to judge
-    ],
-)
-def test_merge_rule(counts, merged_into):
-    assert [m.new for m in detect_splits_merges(np.array(counts)).merges] == merged_into
-
-
-def test_detect_uses_data_frame_labels_and_validates():
-    counts = pd.DataFrame([[50, 50], [0, 30]], index=[3, 7], columns=[3, 8])
-    found = detect_splits_merges(counts)
-    assert found.splits[0].previous == 3
-    assert found.splits[0].new == (3, 8)
-    with pytest.raises(DataValidationError, match="shape"):
-        detect_splits_merges(np.ones((2, 2)), [0, 1, 2], [0, 1])
-    with pytest.raises(DataValidationError, match=">= 0"):
-        detect_splits_merges(np.array([[-1.0]]))
 
 
 def test_match_threshold_leaves_far_segments_unmatched():
@@ -267,6 +218,7 @@ def test_match_threshold_leaves_far_segments_unmatched():
     assert match.new_ids == (3, 4)
     assert match.retired_ids == (1,)
     assert match.distances.shape == (3, 4)
+    assert not match.is_identity
     everything = match_segments(previous, new, threshold=np.inf)
     assert len(everything.pairs) == 3
     assert everything.retired == ()
@@ -290,6 +242,13 @@ def test_match_fewer_new_segments_retires_the_unmatched():
     assert match.ids == {0: 12, 1: 10}
 
 
+def test_match_never_gives_a_used_id_to_a_new_segment():
+    match = match_segments(np.array([[0.0]]), np.array([[0.0], [40.0]]), threshold=1.0,
+                           previous_ids=[3], used_ids=[0, 1, 2, 3, 9])
+    assert match.ids == {0: 3, 1: 10}
+    assert match.new_ids == (10,)
+
+
 def test_assign_ids_never_reuses_a_used_id():
     match = match_segments(np.array([[0.0], [5.0]]), np.array([[0.0], [50.0], [60.0]]), threshold=1.0)
     assert assign_ids(match, [0, 1]) == {0: 0, 1: 2, 2: 3}
@@ -305,6 +264,7 @@ def test_assign_ids_never_reuses_a_used_id():
     [
         ([[0.0, 0.0], [3.0, 4.0]], None, 2.5),
         ([[0.0, 0.0], [3.0, 4.0]], [0.2, 0.4, np.nan], pytest.approx(0.3)),
+        ([[0.0, 0.0], [3.0, 4.0]], [0.0, 0.0], 2.5),  # zero radii: fall back to the centroids
         ([[1.0, 1.0]], None, 1.0),
         ([[0.0], [2.0], [2.5]], None, 0.25),
     ],
@@ -336,13 +296,51 @@ def test_match_rejects_bad_centroids(previous, new, error, message):
         match_segments(previous, new, threshold=1.0)
 
 
-def test_match_rejects_negative_threshold():
+@pytest.mark.parametrize("threshold", [-1.0, float("nan")])
+def test_match_rejects_a_threshold_that_is_not_a_distance(threshold):
     with pytest.raises(ConfigError, match=">= 0"):
-        match_segments(np.zeros((1, 1)), np.zeros((1, 1)), threshold=-1.0)
+        match_segments(np.zeros((1, 1)), np.zeros((1, 1)), threshold=threshold)
 
+
+# --------------------------------------------------------------------------- names (carry_names)
 
 def test_carry_names_keeps_names_distinct():
     names = carry_names({0: 0, 1: 5, 2: 6}, {0: "Average"}, ["x", "Average", "Average"])
     assert names == {0: "Average", 5: "Average 2", 6: "Average 3"}
     with pytest.raises(ConfigError, match="generated names"):
         carry_names({0: 0}, {}, [])
+
+
+def test_carry_names_follows_the_ids_not_the_positions():
+    names = carry_names({0: 4, 1: 0, 2: 7}, {0: "VIPs", 4: "Bargain hunters", 3: "Retired one"},
+                        ["Low · Low", "High · High", "Average · Average"])
+    assert names == {4: "Bargain hunters", 0: "VIPs", 7: "Average · Average"}
+    assert list(names) == [4, 0, 7]  # new position order
+    assert "Retired one" not in names.values()  # a retired segment's name is not handed on
+
+
+@pytest.mark.parametrize(
+    ("kept", "generated", "expected"),
+    [
+        ("VIPs", "VIPs", "VIPs 2"),
+        ("VIPs", "vips", "vips 2"),                        # same file name (slug): numbered too
+        ("High income · High spending", "High income · High spending", "High income · High spending 2"),
+        ("VIPs", "Bargain hunters", "Bargain hunters"),    # no clash: unchanged
+    ],
+)
+def test_a_generated_name_equal_to_a_kept_name_is_numbered(kept, generated, expected):
+    names = carry_names({0: 2, 1: 5}, {2: kept}, ["anything", generated])
+    assert names == {2: kept, 5: expected}
+
+
+def test_production_names_a_new_segment_that_clashes_with_a_kept_name_without_error():
+    values = np.array([[10.0, 90.0], [90.0, 10.0], [50.0, 50.0], [20, 80], [80, 20], [55, 45]])
+    medians = np.array([[15.0, 85.0], [85.0, 15.0], [52.5, 47.5]])
+    plain = describe_segments(medians, values, FEATURES)
+    generated = [s.name for s in plain]
+    # Segment 0 continues a previous segment whose (user-given) name is segment 2's generated one.
+    infos = describe_segments(medians, values, FEATURES, ids=[3, 0, 8], inherited={0: generated[2]})
+    assert [s.cluster for s in infos] == [3, 0, 8]
+    assert [s.name for s in infos] == [generated[2], generated[1], f"{generated[2]} 2"]
+    assert len({s.slug for s in infos}) == 3
+    assert infos[2].generated_name == generated[2]

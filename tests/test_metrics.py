@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from custseg.metrics import silhouette
+from custseg.segmentation.metrics import silhouette
 
 
 def test_exact_below_sample_size():
@@ -33,7 +33,7 @@ def test_undefined_cases_are_nan(labels):
 def test_silhouette_from_distances_equals_scikit_learn(seed):
     from sklearn.metrics import pairwise_distances, silhouette_score
 
-    from custseg.metrics import silhouette_from_distances
+    from custseg.segmentation.metrics import silhouette_from_distances
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(300, 3))

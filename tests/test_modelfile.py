@@ -11,16 +11,21 @@ import pandas as pd
 import pytest
 
 import custseg
-from custseg.exceptions import DataValidationError, ModelFileError
+import custseg.modelfile.format as model_format
+import custseg.modelfile.parse as model_parse
+from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig
+from custseg.exceptions import ConfigError, DataValidationError, ModelFileError
 from custseg.modelfile import (
     FORMAT_VERSION,
     MODEL_FILE,
-    _parse,
+    TrainingData,
     build_model,
-    canonical_json,
     load_model,
     save_model,
 )
+from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN, canonical_json
+from custseg.modelfile.parse import parse_document
+from custseg.pipeline import RunResult, run, segment
 from tests.predict_support import (
     MALL_FEATURES,
     WHOLESALE_FEATURES,
@@ -28,7 +33,11 @@ from tests.predict_support import (
     input_path,
     malicious_pickle,
     rewrite,
+    run_clusters,
+    wholesale_path,
 )
+
+SCORE_COLUMNS = [CLUSTER_COLUMN, SEGMENT_COLUMN, DISTANCE_COLUMN, ATYPICAL_COLUMN]
 
 
 @pytest.fixture
@@ -42,9 +51,25 @@ def mall():
     return fitted("mall")
 
 
-@pytest.fixture(scope="module")
-def mall_df():
-    return pd.read_csv(input_path("mall"))
+def _training(result: RunResult) -> TrainingData:
+    """What ``result`` was trained on, as the model file records it."""
+    return TrainingData(result.source, result.feature_columns, result.feature_dtypes,
+                        result.config.id_column, result.id_column, result.n_input,
+                        result.n_clustered, result.n_rejected)
+
+
+def _build(result: RunResult, **options):
+    """``build_model`` for ``result``'s fit, its thresholds, K choice and seed; no segment names
+    unless given."""
+    return build_model(result.segmenter, _training(result), thresholds=result.thresholds,
+                       **{"k_selection": result.k_selection, "seed": result.config.seed,
+                          **options})
+
+
+def _positions(result: RunResult) -> np.ndarray:
+    """Each customer's segment position (0..K-1) in the run, from its clustered file's ids."""
+    position = {int(c): j for j, c in enumerate(result.segment_ids)}
+    return np.array([position[c] for c in run_clusters("mall").tolist()])
 
 
 # --------------------------------------------------------------------------- content
@@ -69,11 +94,12 @@ def test_file_records_everything_needed_to_score(model_path, mall):
     assert np.allclose([s["centroid"] for s in segments],
                        result.segmenter.cluster_centers_original_)
     assert all(s["distance_threshold"] > 0 for s in segments)
+    assert [s["distance_threshold"] for s in segments] == result.thresholds.tolist()
     assert doc["k_selection"]["chosen_k"] == result.k
     assert doc["k_selection"]["confidence"] == result.k_selection.confidence
     assert doc["k_selection"]["explanation"] == result.k_selection.explanation
     training = doc["training_data"]
-    assert training["sha256"] == result.validated.source.sha256
+    assert training["sha256"] == result.source.sha256
     assert (training["rows"], training["rows_input"], training["rows_rejected"]) == (200, 200, 0)
     assert set(doc["versions"]) >= {"custseg", "python", "numpy", "scikit-learn"}
     assert doc["seed"] == result.config.seed
@@ -96,12 +122,12 @@ def test_round_trip_is_exact(model_path, mall):
 def test_saving_is_byte_identical_and_time_free(tmp_path, mall, monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     result, _ = mall
-    first = save_model(build_model(result.segmenter, result.validated, result.k_selection,
-                                   result.config, result.segments), tmp_path / "a.custseg.json")
-    second = save_model(build_model(result.segmenter, result.validated, result.k_selection,
-                                    result.config, result.segments), tmp_path / "b.custseg.json")
+    first = save_model(_build(result, segments=result.segments), tmp_path / "a.custseg.json")
+    second = save_model(_build(result, segments=result.segments), tmp_path / "b.custseg.json")
+    third = save_model(result.model(), tmp_path / "c.custseg.json")
     assert first.read_bytes() == second.read_bytes()
     assert json.loads(first.read_text(encoding="utf-8"))["created"] is None
+    assert json.loads(third.read_text(encoding="utf-8"))["created"] is None
 
 
 @pytest.mark.parametrize(("epoch", "created"), [("0", "1970-01-01T00:00:00Z"),
@@ -109,23 +135,27 @@ def test_saving_is_byte_identical_and_time_free(tmp_path, mall, monkeypatch):
 def test_creation_time_from_source_date_epoch(mall, monkeypatch, epoch, created):
     result, _ = mall
     monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
-    model = build_model(result.segmenter, result.validated, result.k_selection, result.config)
-    assert model.created == created
+    assert _build(result).created == created
+    assert result.model().created == created
 
 
 def test_explicit_creation_time(mall):
     result, _ = mall
-    model = build_model(result.segmenter, result.validated, result.k_selection, result.config,
-                        created="2025-03-04T05:06:07+01:00")
+    model = _build(result, created="2025-03-04T05:06:07+01:00")
     assert model.created == "2025-03-04T04:06:07Z"
+    assert result.model(created="2025-03-04T05:06:07+01:00").created == "2025-03-04T04:06:07Z"
 
 
 def test_default_names_without_segments(mall):
     result, _ = mall
-    model = build_model(result.segmenter, result.validated, None, result.config)
+    model = build_model(result.segmenter, _training(result), thresholds=result.thresholds)
     assert model.names == tuple(f"Segment {j}" for j in range(result.k))
+    assert model.slugs == tuple(f"segment-{j}" for j in range(result.k))
     assert model.actions == ("",) * result.k
     assert model.k_selection["chosen_k"] == result.k
+    assert model.k_selection["confidence"] is None
+    assert model.clusters.tolist() == list(range(result.k))
+    assert model.sizes.tolist() == result.sizes.tolist()
 
 
 def test_lazy_public_export(model_path):
@@ -140,9 +170,14 @@ def test_predict_on_training_data_reproduces_the_run(dataset, tmp_path):
     result, model = fitted(dataset)
     loaded = load_model(save_model(model, tmp_path / MODEL_FILE))
     df = pd.read_csv(input_path(dataset))
-    assert np.array_equal(loaded.predict(df), result.clustered["Cluster"].to_numpy())
+    # The run's segment of each customer is in the clustered file it wrote.
+    clusters = run_clusters(dataset)
+    assert len(clusters) == len(df) == result.n_clustered
+    assert np.array_equal(loaded.predict(df), clusters)
+    assert np.array_equal(result.model().predict(df), clusters)
+    assert np.bincount(clusters, minlength=result.k).tolist() == result.sizes.tolist()
     # And the seed's pickle agrees too.
-    features = list(result.validated.feature_columns)
+    features = list(result.feature_columns)
     assert np.array_equal(loaded.predict(df), result.segmenter.to_pipeline().predict(df[features]))
 
 
@@ -152,7 +187,7 @@ def test_wholesale_model_has_six_features_and_no_id(tmp_path):
     assert loaded.features == WHOLESALE_FEATURES
     assert loaded.id_column is None
     scores = loaded.score(pd.read_csv(input_path("wholesale")))
-    assert list(scores.columns) == ["Cluster", "Segment", "distance", "atypical"]
+    assert list(scores.columns) == SCORE_COLUMNS == ["Cluster", "Segment", "distance", "atypical"]
 
 
 def test_score_columns_distances_and_atypical(model_path, mall, mall_df):
@@ -176,13 +211,12 @@ def test_score_columns_distances_and_atypical(model_path, mall, mall_df):
 
 @pytest.mark.parametrize("case", ["one row", "shuffled columns", "extra columns", "aliases",
                                   "column map", "nullable ints", "no id column"])
-def test_score_accepts_documented_inputs(model_path, mall, mall_df, case):
-    result, _ = mall
+def test_score_accepts_documented_inputs(model_path, mall_df, case):
     model = load_model(model_path)
     df = mall_df
-    expected = result.clusters
+    expected = run_clusters("mall")
     if case == "one row":
-        df, expected = mall_df.iloc[[7]], result.clusters[[7]]
+        df, expected = mall_df.iloc[[7]], expected[[7]]
     elif case == "shuffled columns":
         df = mall_df[list(reversed(mall_df.columns))]
     elif case == "extra columns":
@@ -319,25 +353,35 @@ def test_other_format_versions_name_both_versions(model_path, version, words):
         assert word in str(info.value)
 
 
-def test_older_version_is_upgraded_when_an_upgrade_exists(model_path):
+def test_older_version_is_upgraded_when_an_upgrade_exists(model_path, mall_df, monkeypatch):
     data = model_path.read_bytes()
+    # As if this custseg read format version 2 and the file were version 1. parse binds the
+    # version when imported (patching custseg.modelfile.format's alone changes nothing there);
+    # the upgrades are format's dict itself.
+    monkeypatch.setattr(model_parse, "FORMAT_VERSION", 2)
+    with pytest.raises(ModelFileError, match="format version 1, which this custseg cannot upgrade "
+                                             "to 2"):
+        parse_document(data, str(model_path))
 
     def to_v2(doc):
         doc["upgraded"] = True
         return doc
 
-    document = _parse(data, str(model_path), current=2, oldest=1, upgrades={1: to_v2})
+    assert model_parse.UPGRADES is model_format.UPGRADES
+    monkeypatch.setitem(model_format.UPGRADES, 1, to_v2)
+    document = parse_document(data, str(model_path))
     assert document["format_version"] == 2
     assert document["upgraded"] is True
-    with pytest.raises(ModelFileError, match="cannot upgrade"):
-        _parse(data, str(model_path), current=2, oldest=1, upgrades={})
+    loaded = load_model(model_path)
+    assert loaded.format_version == 2
+    assert np.array_equal(loaded.predict(mall_df), run_clusters("mall"))
 
 
 def test_scikit_learn_version_is_only_information(model_path, mall_df, mall):
     rewrite(model_path, lambda d: d["versions"].update({"scikit-learn": "0.20.0", "numpy": "1.0"}))
     model = load_model(model_path)
     assert model.versions["scikit-learn"] == "0.20.0"
-    assert np.array_equal(model.predict(mall_df), mall[0].clusters)
+    assert np.array_equal(model.predict(mall_df), run_clusters("mall"))
 
 
 def test_missing_model_file_and_folder_without_model(tmp_path):
@@ -377,12 +421,11 @@ STABLE_IDS = [4, 0, 7, 2, 9]
 
 def test_stable_segment_ids_are_what_predict_returns(tmp_path, mall, mall_df):
     result, _ = mall
-    model = build_model(result.segmenter, result.validated, result.k_selection, result.config,
-                        segment_ids=STABLE_IDS)
+    model = _build(result, segment_ids=STABLE_IDS)
     loaded = load_model(save_model(model, tmp_path / MODEL_FILE))
     assert loaded.clusters.tolist() == STABLE_IDS
     assert loaded.names == tuple(f"Segment {i}" for i in STABLE_IDS)
-    expected = np.asarray(STABLE_IDS)[result.labels]
+    expected = np.asarray(STABLE_IDS)[_positions(result)]
     assert np.array_equal(loaded.predict(mall_df), expected)
     scores = loaded.score(mall_df)
     assert scores["Segment"].tolist() == [f"Segment {i}" for i in expected]
@@ -390,11 +433,14 @@ def test_stable_segment_ids_are_what_predict_returns(tmp_path, mall, mall_df):
 
 def test_segment_ids_must_fit_the_segments(mall):
     result, _ = mall
-    with pytest.raises(ValueError, match="distinct non-negative segment ids"):
-        build_model(result.segmenter, result.validated, None, result.config, segment_ids=[0, 0, 1, 2, 3])
-    with pytest.raises(ValueError, match="differ from segment_ids"):
-        build_model(result.segmenter, result.validated, None, result.config, result.segments,
-                    segment_ids=STABLE_IDS)
+    with pytest.raises(ConfigError, match="distinct non-negative segment ids"):
+        _build(result, segment_ids=[0, 0, 1, 2, 3])
+    with pytest.raises(ConfigError, match="distinct non-negative segment ids"):
+        _build(result, segment_ids=[-1, 0, 1, 2, 3])
+    with pytest.raises(ConfigError, match="distinct non-negative segment ids"):
+        _build(result, segment_ids=[0, 1, 2, 3])
+    with pytest.raises(ConfigError, match="differ from segment_ids"):
+        _build(result, segments=result.segments, segment_ids=STABLE_IDS)
 
 
 def test_trusted_pickle_with_stable_ids_ignores_placeholder_centres(tmp_path, mall, mall_df):
@@ -405,8 +451,51 @@ def test_trusted_pickle_with_stable_ids_ignores_placeholder_centres(tmp_path, ma
     joblib.dump(result.segmenter.to_pipeline(np.asarray(STABLE_IDS)), path)
     model = load_trusted_pickle(path)
     assert model.clusters.tolist() == sorted(STABLE_IDS)
-    expected = np.asarray(STABLE_IDS)[result.labels]
+    expected = np.asarray(STABLE_IDS)[_positions(result)]
     assert np.array_equal(model.predict(mall_df), expected)
     scores = model.score(mall_df)
     assert not scores["atypical"].any()
     assert np.all(scores["distance"] < 10)
+
+
+# --------------------------------------------------------------------------- every engine
+
+#: ``--engine batches`` at one row per batch, a prime number of rows, and more rows than the data.
+BATCH_ROWS = [1, 7, 10**6]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["mall", "wholesale"])
+def test_model_file_is_the_same_bytes_on_every_engine(tmp_path, monkeypatch, dataset):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    if dataset == "mall":
+        config = RunConfig()
+    else:
+        config = RunConfig(input=wholesale_path(), features=WHOLESALE_FEATURES)
+    memory = run(config.with_(out=tmp_path / "memory" / "out", engine="memory"))
+    assert memory.engine["name"] == "memory"
+    reference = memory.outputs["model"].read_bytes()
+    assert memory.outputs["model"].name == MODEL_FILE
+    # The run's file is its model(): and it has nothing that says which engine wrote it.
+    assert save_model(memory.model(), tmp_path / MODEL_FILE).read_bytes() == reference
+    document = json.loads(reference)
+    assert not {"engine", "batch_rows", "memory_budget"} & set(document)
+    assert "batch" not in reference.decode("utf-8").lower()
+    for rows in BATCH_ROWS:
+        batches = run(config.with_(out=tmp_path / f"batches-{rows}" / "out", engine="batches",
+                                   batch_rows=rows))
+        assert batches.engine["name"] == "batches"
+        assert batches.engine["batch_rows"] == rows
+        assert batches.outputs["model"].read_bytes() == reference, f"batch_rows={rows}"
+
+
+def test_segment_and_run_give_the_same_model(tmp_path, mall, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    result, _ = mall
+    computed = segment(result.config)  # writes nothing
+    assert computed.outputs == {}
+    with pytest.raises(ConfigError, match="wrote no clustered file"):
+        computed.clustered  # noqa: B018 - the property raises
+    written = save_model(result.model(), tmp_path / "run.custseg.json")
+    assert save_model(computed.model(), tmp_path / "segment.custseg.json").read_bytes() == \
+        written.read_bytes()

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from custseg.config import RunConfig
-from custseg.exceptions import ConfigError
-from custseg.naming import (
+from custseg.describe.naming import (
     describe_segments,
     feature_word,
     generate_names,
@@ -18,7 +17,8 @@ from custseg.naming import (
     positions,
     slugify,
 )
-from custseg.pipeline import RunResult, segment
+from custseg.exceptions import ConfigError
+from custseg.pipeline import RunResult, run, segment
 
 FEATURES = ["Annual Income (k$)", "Spending Score (1-100)"]
 
@@ -104,8 +104,8 @@ def names_yaml(tmp_path):
     return path
 
 
-def test_names_file_overrides_name_action_and_description(names_yaml):
-    result = segment(RunConfig(names=names_yaml))
+def test_names_file_overrides_name_action_and_description(names_yaml, tmp_path):
+    result = run(RunConfig(names=names_yaml, out=tmp_path / "out"))
     by_generated = {s.generated_name: s for s in result.segments}
     assert by_generated["Average income · Average spending"].name == "Everyday shoppers"
     careful = by_generated["High income · Low spending"]

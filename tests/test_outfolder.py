@@ -1,40 +1,20 @@
-"""Writers: spreadsheet-safe CSV and the all-or-nothing output folder."""
+"""The all-or-nothing output folder and its manifest."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 
-import pandas as pd
-import pyarrow as pa
 import pytest
 
+import custseg.outputs.clustered
+import custseg.outputs.write
 from custseg.config import RunConfig
-from custseg.data.writers import MANIFEST, OutputFolder, neutralise_formulas, write_csv
+from custseg.exceptions import OutputError
+from custseg.io.outfolder import MANIFEST, OutputFolder, check_writable
 from custseg.pipeline import run
-
-
-@pytest.mark.parametrize(("cell", "expected"), [
-    ("=SUM(A1:A9)", "'=SUM(A1:A9)"), ("+1+1", "'+1+1"), ("-2+3", "'-2+3"), ("@cmd", "'@cmd"),
-    ("\tx", "'\tx"), ("\rx", "'\rx"), ("-5", "-5"), ("+3.5", "+3.5"), ("ok", "ok"), ("a=b", "a=b"),
-])
-def test_formula_cells_are_neutralised(cell, expected):
-    table = neutralise_formulas(pa.table({"c": [cell], "n": [-1.5]}))
-    assert table.column("c").to_pylist() == [expected]
-    assert table.column("n").to_pylist() == [-1.5]
-
-
-def test_csv_quotes_only_when_needed(tmp_path):
-    plain = write_csv(pa.table({"a": ["x", "y"], "b": [1, 2]}), tmp_path / "p.csv")
-    assert plain.read_text() == "a,b\nx,1\ny,2\n"
-    quoted = write_csv(pa.table({"a": ["x,1", 'say "hi"']}), tmp_path / "q.csv")
-    assert pd.read_csv(quoted)["a"].tolist() == ["x,1", 'say "hi"']
-
-
-def test_written_csv_roundtrips_injection_safely(tmp_path):
-    path = write_csv(pd.DataFrame({"name": ["=HYPERLINK(\"x\")", "Ann"], "v": [1, -2]}), tmp_path / "f.csv")
-    back = pd.read_csv(path)
-    assert back["name"].tolist() == ["'=HYPERLINK(\"x\")", "Ann"]
-    assert back["v"].tolist() == [1, -2]
+from tests.conftest import LARGE_ENGINES
 
 
 def test_output_folder_replaces_previous_and_removes_stale_entries(tmp_path):
@@ -44,6 +24,7 @@ def test_output_folder_replaces_previous_and_removes_stale_entries(tmp_path):
         (staging.path / "rejected_rows.csv").write_text("old")
         (staging.path / "figures").mkdir()
         (staging.path / "figures" / "x.png").write_text("x")
+    assert json.loads((out / MANIFEST).read_text()) == ["a.csv", "figures", "rejected_rows.csv"]
     (out / "mine.txt").write_text("user file")
     with OutputFolder(out) as staging:
         (staging.path / "a.csv").write_text("2")
@@ -51,8 +32,25 @@ def test_output_folder_replaces_previous_and_removes_stale_entries(tmp_path):
         (staging.path / "figures" / "y.png").write_text("y")
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.csv", "figures", "mine.txt"]
     assert (out / "a.csv").read_text() == "2"
+    assert (out / "mine.txt").read_text() == "user file"
     assert [p.name for p in (out / "figures").iterdir()] == ["y.png"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert json.loads((out / MANIFEST).read_text()) == ["a.csv", "figures"]
+    # No staging or trash folder is left beside the output folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_file_can_replace_a_folder_and_back(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out) as staging:
+        (staging.path / "x").mkdir()
+        (staging.path / "x" / "inner.txt").write_text("in")
+    with OutputFolder(out) as staging:
+        (staging.path / "x").write_text("now a file")
+    assert (out / "x").read_text() == "now a file"
+    with OutputFolder(out) as staging:
+        (staging.path / "x").mkdir()
+    assert (out / "x").is_dir()
+    assert list((out / "x").iterdir()) == []
 
 
 def test_output_folder_discards_everything_on_failure(tmp_path):
@@ -64,38 +62,106 @@ def test_output_folder_discards_everything_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failure_keeps_the_previous_contents(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out) as staging:
+        (staging.path / "a.csv").write_text("good")
+    with pytest.raises(RuntimeError), OutputFolder(out) as staging:
+        (staging.path / "a.csv").write_text("partial")
+        (staging.path / "b.csv").write_text("partial")
+        raise RuntimeError("late failure")
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.csv"]
+    assert (out / "a.csv").read_text() == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("manifest", [
+    json.dumps(["../victim.txt", "/etc", ".", "..", "", "sub/file", 3, None]),
+    "not json at all {",
+    json.dumps({"a": 1}),
+])
+def test_a_bad_manifest_never_moves_anything_else(tmp_path, manifest):
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "victim.txt").write_text("keep me")
+    (out / "sub").mkdir()
+    (out / "sub" / "file").write_text("keep me too")
+    (out / MANIFEST).write_text(manifest)
+    with OutputFolder(out) as staging:
+        (staging.path / "a.csv").write_text("1")
+    assert (tmp_path / "victim.txt").read_text() == "keep me"
+    assert (out / "sub" / "file").read_text() == "keep me too"
+    assert (out / "a.csv").read_text() == "1"
+    assert json.loads((out / MANIFEST).read_text()) == ["a.csv"]
+
+
+def test_check_writable_errors(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match=r"Output path .*file is a file, not a folder\. Choose a folder"):
+        check_writable(tmp_path / "file")
+    with pytest.raises(OutputError, match=r"Cannot create output folder .*sub: .*file is a file\."):
+        check_writable(tmp_path / "file" / "deeper" / "sub")
+    check_writable(tmp_path / "new" / "deeper")  # missing parents are fine
+    assert not (tmp_path / "new").exists()  # ... and are not created by the check
+
+
+def test_entering_checks_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"), OutputFolder(tmp_path / "file"):
+        pytest.fail("the body must not run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_read_only_parent(tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        if os.access(parent, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        with pytest.raises(OutputError, match="permission denied"):
+            check_writable(parent / "out")
+    finally:
+        parent.chmod(0o755)
+
+
 def _tree_digest(folder):
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_failed_late_run_leaves_previous_outputs_byte_for_byte(tmp_path, monkeypatch):
+def _fail_figures(inputs, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "half.png").write_bytes(b"\x89PNG partial")
+    raise RuntimeError("disk full while drawing")
+
+
+def _fail_second_batch(monkeypatch):
+    """Make the clustered writer fail after it has written its first batch (a mid-pass failure)."""
+    observe = custseg.outputs.clustered.ClusteredWriter.observe
+
+    def failing(self, batch):
+        observe(self, batch)
+        raise RuntimeError("disk full while writing customers")
+
+    monkeypatch.setattr(custseg.outputs.clustered.ClusteredWriter, "observe", failing)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", list(LARGE_ENGINES))
+@pytest.mark.parametrize("where", ["figures", "clustered"])
+def test_failed_run_leaves_previous_outputs_byte_for_byte(tmp_path, monkeypatch, engine, where):
     out = tmp_path / "segmentation_output"
-    run(RunConfig(out=out, k=5))
+    run(RunConfig(out=out, k=5, **LARGE_ENGINES[engine]))
     before = _tree_digest(out)
-    import custseg.outputs
-
-    def failing_figures(result, folder):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "half.png").write_bytes(b"\x89PNG partial")
-        raise RuntimeError("disk full while drawing")
-
-    monkeypatch.setattr(custseg.outputs, "render_figures", failing_figures)
+    assert "mall_customers_clustered.csv" in before
+    if where == "figures":
+        monkeypatch.setattr(custseg.outputs.write, "render_figures", _fail_figures)
+    else:
+        _fail_second_batch(monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
-        run(RunConfig(out=out, k=3))  # a different K: every file would change
+        run(RunConfig(out=out, k=3, **LARGE_ENGINES[engine]))  # a different K: every file would change
     assert _tree_digest(out) == before
-    # No staging folder is left behind; the history records only the run that succeeded.
+    # No staging or work folder is left behind; the history records only the run that succeeded.
     assert sorted(p.name for p in tmp_path.iterdir()) == [".custseg-history.jsonl", "segmentation_output"]
     assert len((tmp_path / ".custseg-history.jsonl").read_text().splitlines()) == 1
-
-
-def test_prepared_table_subsets_keep_its_safety_and_quoting(tmp_path):
-    from custseg.data.writers import prepare_csv
-
-    table = pa.table({"name": ["=cmd", "a, b", "ok"], "n": [1, 2, 3]})
-    prepared = prepare_csv(table)
-    assert prepared.table.column("name").to_pylist() == ["'=cmd", "a, b", "ok"]
-    assert not prepared.plain_cells
-    part = prepared.subset(pa.array([True, False, True]))
-    text = write_csv(part, tmp_path / "part.csv").read_text()
-    assert text == 'name,n\n"\'=cmd",1\n"ok",3\n'

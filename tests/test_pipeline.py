@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from custseg.config import RunConfig
+from custseg.exceptions import ConfigError
 from custseg.pipeline import RunResult, run, segment
 from tests.conftest import FEATURES, MALL_K5, MALL_SILHOUETTE
 
@@ -43,7 +44,9 @@ def test_clustered_csv_is_input_plus_cluster_and_segment(mall_run: RunResult, ma
     original = pd.read_csv(mall_path)
     assert list(written.columns) == [*original.columns, "Cluster", "Segment"]
     pd.testing.assert_frame_equal(written[original.columns], original)
-    np.testing.assert_array_equal(written["Cluster"], mall_run.labels)
+    # The model the run saved gives every customer the segment the run wrote.
+    np.testing.assert_array_equal(written["Cluster"], mall_run.model().predict(original))
+    assert written["Cluster"].value_counts().sort_index().tolist() == [81, 39, 35, 23, 22]
     names = dict(zip(written["Cluster"], written["Segment"], strict=True))
     assert names == {s.cluster: s.name for s in mall_run.segments}
     # The original text is repeated byte for byte, line by line, before ",<cluster>,<segment>".
@@ -68,21 +71,22 @@ def test_figures_written(mall_run: RunResult):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_same_run_twice_gives_identical_files(tmp_path):
-    first = run(RunConfig(out=tmp_path / "a", seed=3))
-    second = run(RunConfig(out=tmp_path / "b", seed=3))
+def test_same_run_twice_gives_identical_files(tmp_path, engine):
+    first = run(RunConfig(out=tmp_path / "a", seed=3, **engine))
+    second = run(RunConfig(out=tmp_path / "b", seed=3, **engine))
     for key, path in first.outputs.items():
         assert _digest(path) == _digest(second.outputs[key]), key
 
 
 @pytest.mark.parametrize("seed", [0, 1, 42])
-def test_cluster_column_does_not_depend_on_seed(mall_run: RunResult, seed):
-    result = segment(RunConfig(seed=seed))
-    np.testing.assert_array_equal(result.labels, mall_run.labels)
+def test_cluster_column_does_not_depend_on_seed(mall_run: RunResult, mall_df, seed, tmp_path):
+    result = run(RunConfig(seed=seed, out=tmp_path / "out", engine=mall_run.config.engine,
+                           batch_rows=mall_run.config.batch_rows))
+    np.testing.assert_array_equal(result.clustered["Cluster"], mall_run.clustered["Cluster"])
 
 
-def test_run_on_a_data_frame(tmp_path, mall_df):
-    result = run(data=mall_df.sample(frac=1, random_state=0), out=tmp_path, k=3)
+def test_run_on_a_data_frame(tmp_path, mall_df, engine):
+    result = run(data=mall_df.sample(frac=1, random_state=0), out=tmp_path, k=3, **engine)
     assert result.k == 3
     assert result.outputs["clustered"].name == "customers_clustered.csv"
     assert sum(result.profiles.sizes) == 200
@@ -119,15 +123,38 @@ def test_summary_file_records_k_selection_and_segments(mall_run: RunResult):
     assert len(data["run"]["input"]["sha256"]) == 64
 
 
-def test_uniform_noise_run_gives_one_segment_unless_forced(tmp_path):
+def test_uniform_noise_run_gives_one_segment_unless_forced(tmp_path, engine):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"CustomerID": range(1, 401),
                        "Annual Income (k$)": rng.uniform(15, 140, 400).round(1),
                        "Spending Score (1-100)": rng.integers(1, 101, 400)})
-    auto = run(data=df, out=tmp_path / "auto")
+    auto = run(data=df, out=tmp_path / "auto", **engine)
     assert auto.k_selection.confidence == "no structure"
     assert auto.k == 1
     assert auto.profiles.sizes.tolist() == [400]
-    forced = run(data=df, out=tmp_path / "forced", k=4)
+    forced = run(data=df, out=tmp_path / "forced", k=4, **engine)
     assert forced.k == 4
     assert forced.k_selection.confidence == "no structure"
+
+
+def test_segment_writes_nothing_and_says_how_to_score(tmp_path, mall_df, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = segment(RunConfig(k=5), data=mall_df)
+    assert result.outputs == {}
+    assert list(tmp_path.iterdir()) == []  # no output folder, no work folder left behind
+    with pytest.raises(ConfigError, match=r"model\(\)\.score"):
+        _ = result.clustered
+    scored = result.model().score(mall_df)
+    assert scored["Cluster"].value_counts().tolist() == [81, 39, 35, 23, 22]
+
+
+def test_result_fields_say_what_is_exact_and_what_is_sampled(mall_run: RunResult):
+    assert mall_run.rows.input == mall_run.rows.clustered + mall_run.rows.rejected == 200
+    assert mall_run.sample.size == 200 == mall_run.profiles.quantile_rows  # small: every row
+    assert mall_run.sample_labels.shape == (200,)
+    assert mall_run.engine["name"] == mall_run.config.engine
+    assert mall_run.engine["lloyd_iterations"] >= 1
+    assert mall_run.segmenter.n_iter_ >= 1
+    assert len(mall_run.thresholds) == mall_run.k
+    assert mall_run.features == tuple(FEATURES)
+

@@ -1,12 +1,37 @@
-"""Segment profiles agree with a plain pandas group-by."""
+"""Segment profiles agree with a plain pandas group-by, whatever the batches they were counted in."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from custseg.profile import profile_segments
+from custseg.describe.profile import profile_segments
+from custseg.describe.totals import SegmentTotals
+from custseg.engines.base import AssignedBatch
+from custseg.engines.columns import ColumnPlan
+from custseg.engines.sample import Sample
+
+
+def _profile(values, labels, k, names, numeric=None, categorical=None, batch=None):
+    """Profile rows counted as the assignment pass counts them (in batches of ``batch`` rows),
+    with every row as the sample."""
+    numeric, categorical = numeric or {}, categorical or {}
+    columns = {name: pa.array(column, pa.float64()) for name, column in numeric.items()}
+    columns.update({name: pa.array(column, pa.string()) for name, column in categorical.items()})
+    table = pa.table(columns) if columns else pa.table({"_": np.zeros(len(labels))})
+    plans = {name: ColumnPlan("numeric") for name in numeric}
+    plans.update({name: ColumnPlan("text", tuple(sorted({c for c in column if c is not None})))
+                  for name, column in categorical.items()})
+    totals = SegmentTotals(k, values.shape[1], plans)
+    step = batch or len(labels)
+    for start in range(0, len(labels), step):
+        part = slice(start, start + step)
+        totals.observe(AssignedBatch(table.slice(start, step), np.arange(len(labels))[part],
+                                     values[part], labels[part], np.zeros(len(labels))[part]))
+    totals.finish()
+    return profile_segments(totals, Sample(table, np.arange(len(labels)), values), labels, names, plans)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -14,7 +39,7 @@ def test_profile_matches_pandas_groupby(seed):
     rng = np.random.default_rng(seed)
     values = rng.normal(size=(500, 3))
     labels = rng.integers(0, 4, size=500)
-    table = profile_segments(values, labels, 4, ("a", "b", "c")).table
+    table = _profile(values, labels, 4, ("a", "b", "c")).table
     expected = pd.DataFrame(values, columns=["a", "b", "c"]).groupby(labels).mean()
     for name in "abc":
         np.testing.assert_allclose(table[f"mean {name}"], expected[name])
@@ -23,7 +48,7 @@ def test_profile_matches_pandas_groupby(seed):
 
 
 def test_empty_segment_has_zero_size_and_nan_mean():
-    table = profile_segments(np.array([[1.0], [2.0]]), np.array([0, 0]), 2, ("x",)).table
+    table = _profile(np.array([[1.0], [2.0]]), np.array([0, 0]), 2, ("x",)).table
     assert table["size"].tolist() == [2, 0]
     assert np.isnan(table.loc[1, "mean x"])
 
@@ -38,8 +63,18 @@ def profiled():
     age[::50] = np.nan  # some cells are not numbers
     gender = rng.choice(np.array(["Female", "Male"], dtype=object), size=n)
     gender[::40] = None
-    profiles = profile_segments(values, labels, 3, ("a", "b"), {"Age": age}, {"Gender": gender})
+    profiles = _profile(values, labels, 3, ("a", "b"), {"Age": age}, {"Gender": gender})
     return profiles, values, labels, age, gender
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 599])
+def test_profiles_are_the_same_bits_whatever_the_batches(profiled, batch):
+    profiles, values, labels, age, gender = profiled
+    again = _profile(values, labels, 3, ("a", "b"), {"Age": age}, {"Gender": gender}, batch=batch)
+    pd.testing.assert_frame_equal(again.numeric, profiles.numeric, check_exact=True)
+    pd.testing.assert_frame_equal(again.table, profiles.table, check_exact=True)
+    pd.testing.assert_frame_equal(again.categories["Gender"], profiles.categories["Gender"],
+                                  check_exact=True)
 
 
 def test_quartiles_and_medians_match_pandas(profiled):
@@ -88,13 +123,13 @@ def test_mall_profile_columns_find_age_and_gender(mall_run):
     assert mall_run.profiles.categories["Gender"].loc["all", "Female"] == pytest.approx(0.56)
 
 
-def test_numeric_codes_are_profiled_as_categories(tmp_path):
+def test_numeric_codes_are_profiled_as_categories(tmp_path, engine):
     from custseg.config import RunConfig
     from custseg.pipeline import segment
     from tests.conftest import shared_dataset
 
     path = shared_dataset("wholesale", "wholesale_customers.csv")
-    result = segment(RunConfig(input=path, features=("Fresh", "Milk", "Grocery"), k=2))
+    result = segment(RunConfig(input=path, features=("Fresh", "Milk", "Grocery"), k=2, **engine))
     assert set(result.profiles.categories) == {"Channel", "Region"}
     assert set(result.profiles.categories["Region"].columns) == {"1", "2", "3"}
     assert set(result.profiles.numeric.columns.get_level_values(0)) == {

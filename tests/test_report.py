@@ -52,7 +52,7 @@ def test_mall_report_has_every_section_and_one_card_per_segment(mall_run: RunRes
         assert info.action in html
     assert mall_run.k_selection.explanation in html
     assert f"{100 * mall_run.rules.fidelity:.0f}%" in html
-    assert mall_run.validated.source.sha256 in html
+    assert mall_run.source.sha256 in html
     assert "Annual Income (k$) &gt; 69.5" in html  # rules are escaped text, not markup
 
 

@@ -7,14 +7,17 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from custseg.config import RunConfig
-from custseg.data.readers import read_table
-from custseg.data.validate import validate
+from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig
+from custseg.engines import open_engine, open_input
+from custseg.engines.scan import Scan
 from custseg.exceptions import ConfigError, DataValidationError, InputFileError
+from custseg.io import csvsource
+from custseg.io.ids import SeenIds, id_keys
 from custseg.modelfile import MODEL_FILE, load_model, save_model
-from custseg.scoring import _SeenIds, default_out_path, id_keys, predict_file, rejects_path_for
+from custseg.pipeline.stages import scan
+from custseg.scoring import default_out_path, predict_file, rejects_path_for
 from tests.conftest import write_csv_text
-from tests.predict_support import MALL_FEATURES, fitted, input_path, read_scored
+from tests.predict_support import MALL_FEATURES, fitted, input_path, read_scored, run_clusters
 
 HEADER = "CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)"
 #: Every kind of bad row run rejects, spread so chunks of 3 rows cut through them.
@@ -53,8 +56,19 @@ def junk_csv(tmp_path):
     return write_csv_text(tmp_path / "junk.csv", "\n".join([HEADER, *JUNK_ROWS]) + "\n")
 
 
-def _run_validation(path):
-    return validate(read_table(path), MALL_FEATURES, "CustomerID")
+def _run_validation(path, **engine) -> Scan:
+    """What ``run`` makes of ``path`` (default options; in memory unless told): its first stage,
+    every record validated. Its sample is then every valid row, in row order."""
+    config = RunConfig(input=path, **(engine or {"engine": "memory"}))
+    with open_engine(config, open_input(config)) as opened:
+        scanned = scan(opened, config)
+    assert scanned.sample_is_everything
+    return scanned
+
+
+def _records(rejects: pd.DataFrame) -> list[dict]:
+    """Rejects as ``predict`` writes them and ``read_csv(dtype=str)`` reads them back."""
+    return rejects.astype({"row": str}).fillna("").to_dict("records")
 
 
 @pytest.mark.parametrize("dataset", ["mall", "wholesale"])
@@ -64,10 +78,18 @@ def test_predict_file_reproduces_the_run(dataset, chunk_rows, tmp_path):
     model = load_model(save_model(model, tmp_path / MODEL_FILE))
     out = predict_file(model, input_path(dataset), tmp_path / "scored.csv", chunk_rows=chunk_rows)
     scored = read_scored(out.out)
-    assert scored["Cluster"].tolist() == result.clustered["Cluster"].tolist()
-    assert scored["Segment"].tolist() == [result.names[c] for c in result.labels]
+    clustered = result.clustered  # the run's own clustered file
+    assert scored["Cluster"].tolist() == clustered[CLUSTER_COLUMN].tolist() \
+        == run_clusters(dataset).tolist()
+    assert scored["Segment"].tolist() == clustered[SEGMENT_COLUMN].tolist()
+    names = dict(zip(result.segment_ids.tolist(), result.names, strict=True))
+    assert scored["Segment"].tolist() == [names[c] for c in scored["Cluster"]]
     id_column = "CustomerID" if dataset == "mall" else "row"
     assert list(scored.columns) == [id_column, "Cluster", "Segment", "distance", "atypical"]
+    if dataset == "mall":
+        assert scored["CustomerID"].astype(str).tolist() == clustered["CustomerID"].tolist()
+    else:
+        assert scored["row"].tolist() == list(range(2, result.n_input + 2))
     assert (out.n_input, out.n_scored, out.n_rejected) == (result.n_input, result.n_input, 0)
     assert out.counts["customers"].tolist() == result.profiles.sizes.tolist()
     assert out.rejects_path is None
@@ -83,13 +105,14 @@ def test_junk_rows_get_runs_reasons_and_every_row_is_counted(junk_csv, mall_mode
     expected = _run_validation(junk_csv)
     assert result.n_input == len(JUNK_ROWS) == expected.n_input
     assert result.n_scored + result.n_rejected == result.n_input
-    assert result.n_rejected == len(expected.rejects)
+    assert result.n_rejected == expected.n_rejected == len(expected.rejects.preview)
+    assert result.n_scored == expected.n_valid
     assert result.rejects_path == tmp_path / "junk_scored_rejected_rows.csv"
     rejects = pd.read_csv(result.rejects_path, dtype=str, keep_default_na=False)
-    want = expected.rejects.astype({"row": str}).fillna("")
-    assert rejects.to_dict("records") == want.to_dict("records")
+    assert rejects.to_dict("records") == _records(expected.rejects.preview)
     scored = read_scored(out)
-    assert scored["CustomerID"].astype(str).tolist() == expected.table.column("CustomerID").to_pylist()
+    assert scored["CustomerID"].astype(str).tolist() == \
+        expected.sample.table.column("CustomerID").to_pylist()
     reasons = dict(zip(rejects["row"].astype(int), rejects["reason"], strict=True))
     assert reasons[9] == "duplicate customer id (first seen in row 2)"
     assert reasons[16] == "duplicate customer id (first seen in row 2)"
@@ -115,26 +138,55 @@ def test_many_batches_keep_row_numbers_right(mall_model, tmp_path):
     path = write_csv_text(tmp_path / "many.csv", "\n".join(lines) + "\n")
     result = predict_file(mall_model, path, tmp_path / "many_scored.csv", chunk_rows=150)
     expected = _run_validation(path)
+    assert (result.n_input, result.n_scored, result.n_rejected) == (
+        6000, expected.n_valid, expected.n_rejected)
     rejects = pd.read_csv(result.rejects_path, dtype=str, keep_default_na=False)
-    assert rejects.to_dict("records") == expected.rejects.astype({"row": str}).fillna("").to_dict("records")
+    assert rejects.to_dict("records") == _records(expected.rejects.preview)
     scored = read_scored(result.out)
-    assert scored["CustomerID"].tolist() == [int(x) for x in expected.table.column("CustomerID").to_pylist()]
+    assert scored["CustomerID"].tolist() == [int(x) for x in
+                                             expected.sample.table.column("CustomerID").to_pylist()]
     assert scored["Cluster"].tolist() == mall_model.predict(
-        pd.DataFrame(expected.values, columns=list(MALL_FEATURES))).tolist()
+        pd.DataFrame(expected.sample.values, columns=list(MALL_FEATURES))).tolist()
 
 
-def test_a_record_longer_than_the_reader_block_is_read(mall_model, tmp_path):
-    lines = [HEADER + ",Notes"] + [f"{i},Male,30,{20 + i},{40 + i},ok" for i in range(1, 40)]
-    lines.append(f'40,Female,30,60,60,"{"long note " * 2000}"')
+@pytest.mark.parametrize("chunk_rows", [1, 2, 7, 1000])
+def test_a_record_longer_than_the_reader_block_is_read(mall_model, tmp_path, monkeypatch,
+                                                       chunk_rows):
+    # A quoted note of many short lines: longer than the reader's first blocks, yet no line of it
+    # is long, so the source learns of it only when a read fails and retries with bigger blocks,
+    # after rows before it were already handed out.
+    note = "long\nnote " * 5000
+    lines = [HEADER + ",Notes"] + [f"{i},Male,30,{20 + i},{40 + i},ok" for i in range(1, 41)]
+    lines.insert(21, f'41,Female,30,60,60,"{note}"')
+    lines.insert(22, "42,Male,30")  # wrong number of fields, after the long record
+    lines.insert(23, "5,Male,30,20,20,dup")  # duplicate of a row handed out before the retry
     path = write_csv_text(tmp_path / "long.csv", "\n".join(lines) + "\n")
-    result = predict_file(mall_model, path, tmp_path / "long_scored.csv", chunk_rows=2)
-    assert (result.n_input, result.n_scored) == (40, 40)
+    blocks = []
+    block = csvsource.CsvSource._block
+
+    def spy(self, rows, scale):
+        blocks.append(scale)
+        return block(self, rows, scale)
+
+    monkeypatch.setattr(csvsource.CsvSource, "_block", spy)
+    result = predict_file(mall_model, path, tmp_path / "long_scored.csv", chunk_rows=chunk_rows)
+    assert max(blocks) > 1, "the long record never needed a bigger block"
+    assert (result.n_input, result.n_scored, result.n_rejected) == (43, 41, 2)
+    scored = read_scored(result.out)
+    assert scored["CustomerID"].tolist() == [*range(1, 21), 41, *range(21, 41)]
+    rejects = pd.read_csv(result.rejects_path, dtype=str, keep_default_na=False)
+    assert rejects["row"].tolist() == ["23", "24"]
+    assert rejects["reason"].tolist() == ["wrong number of fields: expected 6, found 3",
+                                          "duplicate customer id (first seen in row 6)"]
+    monkeypatch.undo()
+    # The same rejects as the run's whole-file read.
+    assert rejects.to_dict("records") == _records(_run_validation(path).rejects.preview)
 
 
 @pytest.mark.parametrize("kind", ["parquet", "excel", "semicolon", "utf-16", "no id"])
 def test_other_inputs(mall_model, tmp_path, kind):
     df = pd.read_csv(input_path("mall"))
-    expected = fitted("mall")[0].clusters
+    expected = run_clusters("mall")
     if kind == "parquet":
         path = tmp_path / "mall.parquet"
         df.to_parquet(path)
@@ -163,7 +215,7 @@ def test_other_inputs(mall_model, tmp_path, kind):
                                   "column map"])
 def test_documented_input_shapes(mall_model, tmp_path, case):
     df = pd.read_csv(input_path("mall"))
-    expected = fitted("mall")[0].clusters
+    expected = run_clusters("mall")
     column_map = ()
     if case == "one row":
         df, expected = df.iloc[[42]], expected[[42]]
@@ -261,14 +313,11 @@ def test_id_keys_are_exact_for_plain_integers_and_separate_from_hashes():
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_seen_ids_match_a_simple_reference(chunk, monkeypatch):
-    import custseg.scoring as scoring
-
-    monkeypatch.setattr(scoring, "_MERGE_LIMIT", 50)  # force several runs and merges
+def test_seen_ids_match_a_simple_reference(chunk):
     rng = np.random.default_rng(chunk)
     keys = rng.integers(0, 300, size=2000).astype(np.uint64)
     rows = np.arange(2, 2002, dtype=np.int64)
-    seen = _SeenIds()
+    seen = SeenIds(merge_limit=50)  # force several runs and merges
     got = np.concatenate([seen.first_rows(keys[i:i + chunk], rows[i:i + chunk])
                           for i in range(0, len(keys), chunk)])
     first: dict[int, int] = {}
@@ -281,18 +330,20 @@ def test_seen_ids_match_a_simple_reference(chunk, monkeypatch):
     assert all(np.all(np.diff(k.astype(np.float64)) > 0) for k, _ in seen.runs)
 
 
-def test_predict_file_uses_the_same_rules_as_run_config(mall_model, junk_csv, tmp_path):
-    # The run on this file (same validation) and predict reject the same rows.
-    from custseg.pipeline import check, load
-
-    validated = check(load(RunConfig(input=junk_csv)), RunConfig(input=junk_csv))
+@pytest.mark.parametrize("engine", [{"engine": "memory"}, {"engine": "batches", "batch_rows": 3}],
+                         ids=["memory", "batches-3"])
+def test_predict_file_uses_the_same_rules_as_run_config(mall_model, junk_csv, tmp_path, engine):
+    # The run on this file (its first stage, on either engine) and predict reject the same rows.
+    scanned = _run_validation(junk_csv, **engine)
     result = predict_file(mall_model, junk_csv, tmp_path / "s.csv")
-    assert result.n_rejected == len(validated.rejects)
-    assert result.n_scored == validated.n_rows
+    assert result.n_rejected == scanned.n_rejected
+    assert result.n_scored == scanned.n_valid
+    rejects = pd.read_csv(result.rejects_path, dtype=str, keep_default_na=False)
+    assert rejects.to_dict("records") == _records(scanned.rejects.preview)
 
 
 def test_seen_ids_widen_rows_past_four_billion():
-    seen = _SeenIds()
+    seen = SeenIds()
     assert seen.first_rows(np.array([5, 6], dtype=np.uint64), np.array([2, 3])).tolist() == [-1, -1]
     big = 2**32 + 10
     got = seen.first_rows(np.array([7, 5, 7], dtype=np.uint64), np.array([big, big + 1, big + 2]))

@@ -7,16 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
-from custseg.selection import (
+from custseg.segmentation.selection import (
     CLEAR,
     CRITERIA,
     NO_STRUCTURE,
     WEAK,
     _consensus,
     choose_k,
-    knee_of,
-    reference_box,
-    selection_sample,
 )
 from tests.conftest import FEATURES, shared_dataset
 
@@ -115,31 +112,6 @@ def test_consensus_tie_goes_to_the_more_stable_k():
     picks = {"silhouette": 2, "gap": 2, "calinski_harabasz": 3, "davies_bouldin": 3, "elbow": 4}
     assert _consensus(table, picks, structure_z=10.0) == (3, WEAK)
     assert _consensus(table, picks, structure_z=1.0) == (1, NO_STRUCTURE)
-
-
-def test_knee_of_a_clear_elbow():
-    assert knee_of([1, 2, 3, 4, 5, 6], [100, 40, 12, 10, 9, 8.5]) == 3
-    assert knee_of([1, 2], [10, 5]) is None
-
-
-def test_reference_box_prefers_the_tighter_frame():
-    rng = np.random.default_rng(0)
-    square = rng.uniform(-1, 1, size=(2000, 2))
-    _, low, high = reference_box(square)
-    assert np.prod(high - low) == pytest.approx(4.0, rel=0.02)  # axis-aligned box fits
-    angle = np.pi / 4
-    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    stripe = rng.uniform([-5, -0.5], [5, 0.5], size=(2000, 2)) @ turn.T
-    _, low, high = reference_box(stripe)
-    assert np.prod(high - low) == pytest.approx(10.0, rel=0.05)  # the principal axes fit
-
-
-def test_selection_sample_is_seeded_and_bounded():
-    Z = np.arange(20000.0).reshape(-1, 2)
-    a, b = selection_sample(Z, 1, size=100), selection_sample(Z, 1, size=100)
-    assert a.shape == (100, 2)
-    np.testing.assert_array_equal(a, b)
-    assert selection_sample(Z[:50], 1, size=100).shape == (50, 2)
 
 
 def test_to_dict_is_json_ready(mall_selection):

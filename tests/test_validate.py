@@ -2,21 +2,75 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from custseg.data.readers import read_table
-from custseg.data.validate import parse_numbers, validate
+from custseg.config import RunConfig
 from custseg.exceptions import DataValidationError
+from custseg.io.chunks import Chunk
+from custseg.io.columns import resolve_columns
+from custseg.io.numbers import parse_numbers
+from custseg.io.rejects import NO_REJECTS, REJECT_SCHEMA, as_frame
+from custseg.io.sources import FrameSource, Source, open_source
+from custseg.io.validate import RowValidator
+from custseg.pipeline import segment
+from tests.conftest import write_csv_text
 
 FEATURES = ("Annual Income (k$)", "Spending Score (1-100)")
+HEADER = "CustomerID,Annual Income (k$),Spending Score (1-100)\n"
 
 
-def _read(tmp_path, text, name="c.csv"):
-    path = tmp_path / name
-    path.write_text(text)
-    return read_table(path)
+@dataclass
+class Checked:
+    """A whole table validated by one :meth:`RowValidator.check` (what the in-memory engine does)."""
+
+    chunk: Chunk
+    validator: RowValidator
+    keep: np.ndarray
+    values: np.ndarray
+    rejects: pd.DataFrame
+
+    @property
+    def table(self) -> pa.Table:
+        """The valid rows, every column, cells as read."""
+        return self.chunk.table.filter(pa.array(self.keep))
+
+    @property
+    def rows(self) -> list[int]:
+        """Spreadsheet rows of the valid rows."""
+        return self.chunk.rows[self.keep].tolist()
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.keep.sum())
+
+
+def _validator(source: Source, features, column_map=None, id_column="CustomerID") -> RowValidator:
+    columns, id_col = resolve_columns(source.columns, features, id_column, source.name,
+                                      column_map=column_map)
+    return RowValidator(features, columns, id_col, decimal_comma=source.info().decimal_comma)
+
+
+def _check(source: Source, features=FEATURES, column_map=None) -> Checked:
+    validator = _validator(source, features, column_map)
+    chunk = source.read_all()
+    keep, values, rejects = validator.check(chunk)
+    assert rejects.schema.equals(REJECT_SCHEMA)
+    assert len(keep) == chunk.table.num_rows
+    assert values.shape == (int(keep.sum()), len(features))
+    # The count identity: every record is either valid or rejected, once.
+    assert int(keep.sum()) + rejects.num_rows == chunk.n_records
+    return Checked(chunk, validator, keep, values, as_frame(rejects))
+
+
+def _csv(tmp_path: Path, text: str, name: str = "c.csv") -> Source:
+    return open_source(write_csv_text(tmp_path / name, text))
 
 
 @pytest.mark.parametrize(("income", "score", "column", "reason"), [
@@ -33,28 +87,28 @@ def _read(tmp_path, text, name="c.csv"):
     ("x", "500", "Annual Income (k$)", "non-numeric text"),  # first failing column wins
 ])
 def test_each_reason(tmp_path, income, score, column, reason):
-    raw = _read(tmp_path, f"CustomerID,Annual Income (k$),Spending Score (1-100)\n1,10,20\n2,{income},{score}\n")
-    v = validate(raw, FEATURES)
+    v = _check(_csv(tmp_path, f"{HEADER}1,10,20\n2,{income},{score}\n"))
     assert v.n_rows == 1
+    assert v.rows == [2]
     assert v.rejects.to_dict("records") == [
         {"row": 3, "customer_id": "2", "column": column, "value": f"{income if column.startswith('A') else score}",
          "reason": reason}]
 
 
 def test_age_range_applies_when_age_is_a_feature(tmp_path):
-    raw = _read(tmp_path, "CustomerID,Age,Annual Income (k$)\n1,30,10\n2,130,10\n3,-1,20\n")
-    v = validate(raw, ("Age", "Annual Income (k$)"))
+    source = _csv(tmp_path, "CustomerID,Age,Annual Income (k$)\n1,30,10\n2,130,10\n3,-1,20\n")
+    v = _check(source, ("Age", "Annual Income (k$)"))
     assert v.rejects["reason"].tolist() == ["outside 0..120", "outside 0..120"]
+    assert v.rejects["row"].tolist() == [3, 4]
     # Not a feature: not checked.
-    assert validate(raw, ("Annual Income (k$)",)).n_rows == 3
+    assert _check(source, ("Annual Income (k$)",)).n_rows == 3
 
 
 def test_missing_id_and_duplicates_first_valid_kept(tmp_path):
-    raw = _read(tmp_path, "CustomerID,Annual Income (k$),Spending Score (1-100)\n"
-                          "7,,50\n7,10,50\n8,11,50\n7,12,50\n,13,50\n8,14,50\n")
-    v = validate(raw, FEATURES)
+    v = _check(_csv(tmp_path, HEADER + "7,,50\n7,10,50\n8,11,50\n7,12,50\n,13,50\n8,14,50\n"))
     assert v.table.column("CustomerID").to_pylist() == ["7", "8"]
     assert v.values[:, 0].tolist() == [10.0, 11.0]
+    assert v.rows == [3, 4]
     got = v.rejects[["row", "column", "reason"]].values.tolist()
     assert got == [
         [2, "Annual Income (k$)", "missing value"],
@@ -65,38 +119,122 @@ def test_missing_id_and_duplicates_first_valid_kept(tmp_path):
 
 
 def test_count_identity_with_malformed_rows(tmp_path):
-    raw = _read(tmp_path, "CustomerID,Annual Income (k$),Spending Score (1-100)\n"
-                          "1,10,50\n2,20\n3,x,5\n4,40,60,9\n5,50,70\n")
-    v = validate(raw, FEATURES)
-    assert v.n_rows + len(v.rejects) == v.n_input == 5
+    v = _check(_csv(tmp_path, HEADER + "1,10,50\n2,20\n3,x,5\n4,40,60,9\n5,50,70\n"))
+    assert v.n_rows + len(v.rejects) == v.chunk.n_records == 5
+    # Parse rejects and validation rejects come back together, in row order.
     assert v.rejects["row"].tolist() == [3, 4, 5]
-    assert v.row_numbers.tolist() == [2, 6]
+    assert v.rejects["reason"].tolist() == ["wrong number of fields: expected 3, found 2",
+                                            "non-numeric text",
+                                            "wrong number of fields: expected 3, found 4"]
+    assert v.rows == [2, 6]
+    assert v.validator.most_common_problem() == "wrong number of fields"
 
 
 def test_without_id_column_rows_are_kept(tmp_path):
-    raw = _read(tmp_path, "Annual Income (k$),Spending Score (1-100)\n1,2\n1,2\n")
-    v = validate(raw, FEATURES)
-    assert v.id_column is None
-    assert v.n_rows == 2
+    source = _csv(tmp_path, "Annual Income (k$),Spending Score (1-100)\n1,2\n1,2\n,2\n")
+    v = _check(source)
+    assert v.validator.id_column is None
+    assert v.n_rows == 2  # the same values twice are two customers without ids
+    assert v.rejects["customer_id"].isna().tolist() == [True]
+    assert v.rejects["row"].tolist() == [4]
 
 
 def test_aliases_and_column_map(tmp_path):
-    raw = _read(tmp_path, "CustID,AnnualIncome,Points\n1,10,20\n2,30,40\n")
-    v = validate(raw, FEATURES, column_map={"Points": "Spending Score (1-100)"})
-    assert v.feature_columns == ("AnnualIncome", "Points")
-    assert v.id_column == "CustID"
+    source = _csv(tmp_path, "CustID,AnnualIncome,Points\n1,10,20\n2,30,40\n")
+    v = _check(source, column_map={"Points": "Spending Score (1-100)"})
+    assert v.validator.feature_columns == ["AnnualIncome", "Points"]
+    assert v.validator.id_column == "CustID"
     assert v.values.tolist() == [[10.0, 20.0], [30.0, 40.0]]
 
 
 def test_on_invalid_fail(tmp_path):
-    raw = _read(tmp_path, "CustomerID,Annual Income (k$),Spending Score (1-100)\n1,10,20\n2,x,20\n")
-    with pytest.raises(DataValidationError, match="row 3 in column 'Annual Income"):
-        validate(raw, FEATURES, on_invalid="fail")
+    path = write_csv_text(tmp_path / "c.csv", HEADER + "1,10,20\n2,x,20\n")
+    with pytest.raises(DataValidationError, match=r"c\.csv row 3 in column 'Annual Income \(k\$\)': "
+                                                  r"non-numeric text \('x'\)\. 1 invalid row"):
+        segment(RunConfig(input=path, on_invalid="fail", k=1))
 
 
 def test_decimal_comma_in_semicolon_files(tmp_path):
-    raw = _read(tmp_path, "CustomerID;Annual Income (k$);Spending Score (1-100)\n1;10,5;20\n2;1.5;3\n")
-    assert validate(raw, FEATURES).values.tolist() == [[10.5, 20.0], [1.5, 3.0]]
+    source = _csv(tmp_path, "CustomerID;Annual Income (k$);Spending Score (1-100)\n1;10,5;20\n2;1.5;3\n")
+    assert source.info().decimal_comma
+    assert _check(source).values.tolist() == [[10.5, 20.0], [1.5, 3.0]]
+
+
+def test_decimal_comma_is_text_in_comma_files(tmp_path):
+    source = _csv(tmp_path, 'CustomerID,Annual Income (k$),Spending Score (1-100)\n1,"10,5",20\n2,1.5,3\n')
+    v = _check(source)
+    assert v.values.tolist() == [[1.5, 3.0]]
+    assert v.rejects[["row", "value", "reason"]].values.tolist() == [[2, "10,5", "non-numeric text"]]
+
+
+def test_data_frame_is_validated_like_a_file(tmp_path, mall_df):
+    frame = mall_df.head(30).copy()
+    frame.loc[3, "Annual Income (k$)"] = -5
+    frame.loc[7, "CustomerID"] = frame.loc[2, "CustomerID"]
+    frame_checked = _check(FrameSource(frame))
+    path = tmp_path / "m.csv"
+    frame.to_csv(path, index=False)
+    file_checked = _check(open_source(path))
+    assert frame_checked.rows == file_checked.rows
+    np.testing.assert_array_equal(frame_checked.values, file_checked.values)
+    assert frame_checked.rejects[["row", "column", "reason"]].values.tolist() == [
+        [5, "Annual Income (k$)", "negative value"],
+        [9, "CustomerID", "duplicate customer id (first seen in row 4)"]]
+    assert (file_checked.rejects[["row", "column", "reason"]].values.tolist()
+            == frame_checked.rejects[["row", "column", "reason"]].values.tolist())
+
+
+def test_typed_ids_from_parquet(tmp_path):
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"CustomerID": pa.array([1, None, 1, 2], pa.int64()),
+                             "Annual Income (k$)": [10.0, 11.0, 12.0, 13.0],
+                             "Spending Score (1-100)": [5.0, 6.0, 7.0, 8.0]}), path)
+    v = _check(open_source(path))
+    assert v.rows == [2, 5]
+    assert v.rejects[["row", "reason"]].values.tolist() == [
+        [3, "missing value"], [4, "duplicate customer id (first seen in row 2)"]]
+    assert v.rejects["customer_id"].isna().tolist() == [True, False]
+    assert v.rejects["customer_id"].iloc[1] == "1"
+
+
+#: Ids 1, 4 and 2 come back; 2's first row (3) is invalid, so its first valid row is 12.
+MESSY = (HEADER + "1,10,20\n2,x,20\n1,11,21\n3,12\n4,13,22\n,14,23\n5,-1,24\n4,15,25\n6,16,26\n"
+         "7,17,27,9\n2,18,28\n8,19,101\n9,20,29\n2,21,30\n")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 1_000])
+def test_batch_by_batch_is_the_same_as_once(tmp_path, rows):
+    source = _csv(tmp_path, MESSY)
+    whole = _check(source)
+    validator = _validator(source, FEATURES)
+    keeps, values, rejects = [], [], []
+    for chunk in source.chunks(rows):
+        keep, vals, rej = validator.check(chunk)
+        keeps.append(chunk.rows[keep])
+        values.append(vals)
+        rejects.append(rej)
+    assert np.concatenate(keeps).tolist() == whole.rows
+    np.testing.assert_array_equal(np.concatenate(values), whole.values)
+    # Duplicates are found across batches, always pointing at the first valid row of the id.
+    assert as_frame(pa.concat_tables(rejects)).to_dict("records") == whole.rejects.to_dict("records")
+    assert whole.rejects.loc[whole.rejects["reason"].str.startswith("duplicate"), "reason"].tolist() == [
+        "duplicate customer id (first seen in row 2)", "duplicate customer id (first seen in row 6)",
+        "duplicate customer id (first seen in row 12)"]
+
+
+def test_most_common_problem(tmp_path):
+    v = _check(_csv(tmp_path, HEADER + "1,x,20\n2,y,20\n3,10,0\n4,10,20\n"))
+    assert v.validator.most_common_problem() == "'Annual Income (k$)': non-numeric text"
+    assert RowValidator(FEATURES, FEATURES, None).most_common_problem() == "no rows"
+
+
+def test_empty_chunk():
+    validator = RowValidator(FEATURES, FEATURES, "CustomerID")
+    empty = pa.table({c: pa.array([], pa.string()) for c in ("CustomerID", *FEATURES)})
+    keep, values, rejects = validator.check(Chunk(empty, np.empty(0, np.int64), NO_REJECTS))
+    assert keep.tolist() == []
+    assert values.shape == (0, 2)
+    assert rejects.num_rows == 0
 
 
 @pytest.mark.parametrize(("array", "values", "codes"), [
@@ -110,3 +248,9 @@ def test_parse_numbers(array, values, codes):
     got_values, got_codes = parse_numbers(array)
     np.testing.assert_array_equal(got_values, values)
     assert got_codes.tolist() == codes
+
+
+def test_parse_numbers_decimal_comma():
+    values, codes = parse_numbers(pa.array(["1,5", "-2,25", "1,2,3", "NA"]), decimal_comma=True)
+    np.testing.assert_array_equal(values, [1.5, -2.25, np.nan, np.nan])
+    assert codes.tolist() == [0, 0, 2, 1]

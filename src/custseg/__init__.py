@@ -6,6 +6,7 @@ Public API (imported lazily, so ``import custseg`` is cheap):
 - :func:`run`: the whole pipeline, outputs written; :func:`segment`: the same, nothing written.
 - :func:`evaluate_k`: the evidence for K (what ``custseg choose-k`` prints).
 - :func:`load_model`: a saved model file, to score new customers (``predict``, ``score``).
+- :func:`compare`: migration and drift between two finished runs.
 - :class:`RunConfig`: options of a run; :class:`RunResult`: what a run computed.
 
 Examples
@@ -24,17 +25,18 @@ from custseg._version import __version__
 
 if TYPE_CHECKING:
     from custseg.config import RunConfig
-    from custseg.model import Segmenter
     from custseg.modelfile import load_model
-    from custseg.pipeline import KChoiceResult, RunResult, evaluate_k, run, segment
+    from custseg.pipeline import KChoiceResult, RunResult, compare, evaluate_k, run, segment
+    from custseg.segmentation.estimator import Segmenter
 
 _LAZY = {
     "RunConfig": "custseg.config",
-    "Segmenter": "custseg.model",
+    "Segmenter": "custseg.segmentation.estimator",
     "RunResult": "custseg.pipeline",
     "run": "custseg.pipeline",
     "segment": "custseg.pipeline",
     "evaluate_k": "custseg.pipeline",
+    "compare": "custseg.pipeline",
     "KChoiceResult": "custseg.pipeline",
     "load_model": "custseg.modelfile",
 }
@@ -45,6 +47,7 @@ __all__ = [
     "RunResult",
     "Segmenter",
     "__version__",
+    "compare",
     "evaluate_k",
     "load_model",
     "run",

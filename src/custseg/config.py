@@ -22,13 +22,22 @@ DEFAULT_SEED = 42
 DEFAULT_N_INIT = 10
 #: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
 ON_INVALID = ("reject", "fail")
-#: Engines: "memory" holds the table in memory, "streaming" reads it in batches (bounded memory),
-#: "auto" streams when the input would not fit ``memory_budget``.
-ENGINES = ("auto", "memory", "streaming")
+#: Engines (:mod:`custseg.engines`): "memory" holds the table in memory, "batches" reads it in
+#: record batches (memory bounded by the batch), "auto" uses batches when the input would not fit
+#: ``memory_budget``.
+ENGINES = ("auto", "memory", "batches")
+#: Other names accepted for an engine (``--engine streaming`` was the batch engine's first name).
+ENGINE_ALIASES = {"streaming": "batches"}
 #: Formats of the clustered customers and segment lists.
 OUTPUT_FORMATS = ("csv", "parquet")
 #: Default memory budget of a run, bytes.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+#: Valid rows kept in the run's seeded uniform sample (K choice, medians and quartiles, names,
+#: rules, silhouette, distance thresholds, figures). Every row when the input has no more.
+DEFAULT_SAMPLE_ROWS = 200_000
+#: Columns a run adds to the customers: the segment's stable id and its name.
+CLUSTER_COLUMN = "Cluster"
+SEGMENT_COLUMN = "Segment"
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,16 @@ class RunConfig:
         YAML or JSON file overriding segment names, descriptions and actions (``--names``).
     output_format : {"csv", "parquet"}, default "csv"
         Format of the clustered customers and the per-segment lists (``--output-format``).
-    engine : {"auto", "memory", "streaming"}, default "auto"
-        How the data is processed; ``auto`` streams when the in-memory engine would need more
-        than ``memory_budget``.
+    engine : {"auto", "memory", "batches"}, default "auto"
+        Where the rows live while the run works (:mod:`custseg.engines`): ``memory`` holds the
+        table, ``batches`` reads it in record batches, ``auto`` uses batches when the in-memory
+        engine would need more than ``memory_budget``. ``streaming`` is accepted for ``batches``.
     memory_budget : int, default 2 GiB
         Bytes the run may use (``--memory-budget 2GB``).
+    batch_rows : int or None, default None
+        Rows per batch of the ``batches`` engine; ``None`` sizes batches from ``memory_budget``.
+    sample_rows : int, default 200,000
+        Valid rows in the run's seeded uniform sample (every row when there are no more).
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
@@ -108,6 +122,8 @@ class RunConfig:
     output_format: str = "csv"
     engine: str = "auto"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
+    batch_rows: int | None = None
+    sample_rows: int = DEFAULT_SAMPLE_ROWS
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -129,8 +145,13 @@ class RunConfig:
         if self.output_format not in OUTPUT_FORMATS:
             raise ConfigError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)} "
                               f"(got {self.output_format!r}).")
+        object.__setattr__(self, "engine", ENGINE_ALIASES.get(self.engine, self.engine))
         if self.engine not in ENGINES:
             raise ConfigError(f"--engine must be one of {', '.join(ENGINES)} (got {self.engine!r}).")
+        if self.batch_rows is not None and (isinstance(self.batch_rows, bool) or self.batch_rows < 1):
+            raise ConfigError(f"--batch-rows must be at least 1 (got {self.batch_rows}).")
+        if self.sample_rows < 2:
+            raise ConfigError(f"sample_rows must be at least 2 (got {self.sample_rows}).")
         object.__setattr__(self, "memory_budget", parse_bytes(self.memory_budget))
         if self.on_invalid not in ON_INVALID:
             raise ConfigError(

@@ -12,9 +12,10 @@ Advance = Callable[[float], None]
 class Progress(Protocol):
     """Something that can show the progress of named steps."""
 
-    def task(self, description: str, total: float | None = None
+    def task(self, description: str, total: float | None = None, unit: str | None = None
              ) -> AbstractContextManager[Advance]:
-        """Context manager for one step; yields ``advance(amount)``."""
+        """Context manager for one step; yields ``advance(amount)``. With ``unit`` (``"rows"``),
+        the step shows its rate (rows per second)."""
         ...  # pragma: no cover
 
 
@@ -22,7 +23,8 @@ class NullProgress:
     """Shows nothing (the library default, and ``--quiet``)."""
 
     @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
+    def task(self, description: str, total: float | None = None, unit: str | None = None
+             ) -> Iterator[Advance]:
         yield _ignore
 
 
@@ -31,7 +33,7 @@ def _ignore(amount: float = 1) -> None:
 
 
 class RichProgress:
-    """Rich progress bars on standard error: step, bar, count, rate and elapsed time.
+    """Rich progress bars on standard error: step, bar, count, rows per second and elapsed time.
 
     Use as a context manager around the whole job.
     """
@@ -49,7 +51,7 @@ class RichProgress:
 
         self._progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(),
+            MofNCompleteColumn(), _rate_column(), TimeElapsedColumn(),
             console=console or Console(stderr=True), transient=False,
         )
 
@@ -61,11 +63,27 @@ class RichProgress:
         self._progress.stop()
 
     @contextmanager
-    def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
-        task_id = self._progress.add_task(description, total=total if total else 1)
+    def task(self, description: str, total: float | None = None, unit: str | None = None
+             ) -> Iterator[Advance]:
+        task_id = self._progress.add_task(description, total=total if total else 1, unit=unit)
 
         def advance(amount: float = 1) -> None:
             self._progress.advance(task_id, amount)
 
         yield advance  # on error the bar stays where it stopped
         self._progress.update(task_id, completed=total if total else 1)
+
+
+def _rate_column():
+    """A column showing the rate of steps that count a unit (rows per second); blank otherwise."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            unit = task.fields.get("unit")
+            if not unit or not task.speed:
+                return Text("")
+            return Text(f"{task.speed:,.0f} {unit}/s", style="progress.data.speed")
+
+    return RateColumn()

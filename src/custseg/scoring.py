@@ -5,12 +5,9 @@ Arrow's streaming reader, Parquet one record batch at a time), each chunk is val
 and appended to the output. The one thing remembered across chunks is the customer ids seen so
 far, to find duplicates: 12 bytes per distinct id (120 MB for ten million customers).
 
-Validation follows ``custseg run`` row for row (same checks, same order, same reason texts, same
-spreadsheet row numbers, see :mod:`custseg.data.validate`), with two differences that streaming
-needs: a chunk with no valid row is not an error (only a file with none is), and duplicate ids
-are found across chunks. Reading, validation and the duplicate check live in
-:mod:`custseg.data.batches` (shared with the streaming engine of ``custseg run``), which
-describes how ids are compared and remembered.
+Validation is ``custseg run``'s, row for row (:class:`custseg.io.validate.RowValidator`: same
+checks, same order, same reason texts, same spreadsheet row numbers, duplicate ids found across
+chunks as :mod:`custseg.io.ids` describes); reading is :mod:`custseg.io.sources`'.
 
 Outputs (written to temporary files beside the target and renamed into place at the end, so a
 failed prediction leaves nothing half-written):
@@ -32,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,27 +38,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from custseg.data import batches
-from custseg.data.batches import (
-    MAX_BLOCK,
-    REJECT_SCHEMA,
-    BatchSource,
-    BatchValidator,
-    BlockTooSmall,
-    id_keys,
-    open_source,
-    text_flags,
-)
-from custseg.data.columns import parse_column_map
-from custseg.data.writers import _any_structural, neutralise_formulas
-from custseg.exceptions import ConfigError, DataValidationError, InputFileError, OutputError
-from custseg.modelfile import (
-    ATYPICAL_COLUMN,
-    CLUSTER_COLUMN,
-    DISTANCE_COLUMN,
-    SEGMENT_COLUMN,
-    _Scorer,
-)
+from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
+from custseg.exceptions import ConfigError, DataValidationError, OutputError
+from custseg.io.chunks import Source
+from custseg.io.columns import parse_column_map
+from custseg.io.csvsafe import TableWriter
+from custseg.io.formats import no_rows
+from custseg.io.sources import open_source
+from custseg.io.validate import RowValidator
+from custseg.modelfile import Scorer
+from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN
 from custseg.progress import NullProgress, Progress
 
 #: Rows validated and scored at a time (memory grows with it, speed barely).
@@ -71,18 +56,9 @@ DEFAULT_CHUNK_ROWS = 250_000
 REJECTS_SUFFIX = "_rejected_rows.csv"
 #: Name of the row-number column written when the input has no id column.
 ROW_COLUMN = "row"
-#: Largest run of remembered ids a merge produces (see :class:`custseg.data.batches.SeenIds`).
-_MERGE_LIMIT = batches.MERGE_LIMIT
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "PredictResult", "default_out_path", "id_keys", "predict_file",
+__all__ = ["DEFAULT_CHUNK_ROWS", "PredictResult", "default_out_path", "predict_file",
            "rejects_path_for"]
-
-
-class _SeenIds(batches.SeenIds):
-    """:class:`custseg.data.batches.SeenIds` merging runs up to this module's ``_MERGE_LIMIT``."""
-
-    def __init__(self) -> None:
-        super().__init__(merge_limit=_MERGE_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -148,7 +124,7 @@ def rejects_path_for(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}{REJECTS_SUFFIX}")
 
 
-def predict_file(model: _Scorer, input_path: str | Path, out_path: str | Path | None = None, *,
+def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | None = None, *,
                  fmt: str | None = None,
                  column_map: Mapping[str, str] | Sequence[str] | Sequence[tuple[str, str]] = (),
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -192,9 +168,8 @@ def predict_file(model: _Scorer, input_path: str | Path, out_path: str | Path | 
     --------
     >>> import tempfile
     >>> from custseg.datasets import mall_customers_path
-    >>> from custseg.modelfile import model_from_result
     >>> from custseg.pipeline import segment
-    >>> model = model_from_result(segment())
+    >>> model = segment().model()
     >>> out = Path(tempfile.mkdtemp()) / "scored.csv"
     >>> result = predict_file(model, mall_customers_path(), out)
     >>> result.n_input, result.n_scored, result.n_rejected, result.counts["customers"].tolist()
@@ -203,22 +178,14 @@ def predict_file(model: _Scorer, input_path: str | Path, out_path: str | Path | 
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1 (got {chunk_rows}).")
     input_path = Path(input_path)
-    source = open_source(input_path, fmt, chunk_rows)
+    source = open_source(input_path, fmt)
     out = _output_path(input_path, out_path)
     mapping = parse_column_map(dict(column_map) if _is_pairs(column_map) else column_map)
     feature_cols, id_col = model.resolve_columns(source.columns, mapping, source.name)
     _check_out_writable(out)
     progress = progress or NullProgress()
-    block_scale = 1
-    while True:
-        try:
-            with progress.task(f"Scoring {source.name}", total=100) as advance:
-                return _score(model, source, out, feature_cols, id_col, block_scale, advance)
-        except BlockTooSmall:
-            if source.block_size(block_scale * 16) >= MAX_BLOCK:
-                raise InputFileError(f"Cannot read {source.name} as CSV: a record is larger than "
-                                     "1 GiB. Check the file's quoting.") from None
-            block_scale *= 16
+    with progress.task(f"Scoring {source.name}", total=100) as advance:
+        return _score(model, source, out, feature_cols, id_col, chunk_rows, advance)
 
 
 def _is_pairs(value: object) -> bool:
@@ -236,68 +203,42 @@ def _output_path(input_path: Path, out_path: str | Path | None) -> Path:
     return out
 
 
-# --------------------------------------------------------------------------- writing
-
-class _CsvAppender:
-    """A CSV file written batch by batch into a temporary file beside its target."""
+class _Staged:
+    """A CSV written into a temporary file beside its target, renamed into place at the end."""
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        self.tmp: Path | None = None
-        self.stream: pa.NativeFile | None = None
-        self.rows = 0
-        self.header_done = False
+        self.writer: TableWriter | None = None
 
     def write(self, table: pa.Table) -> None:
-        import pyarrow.csv as pacsv
-
-        if self.stream is None:
+        if self.writer is None:
             try:
                 self.target.parent.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
                                             dir=self.target.parent)
                 os.close(fd)
-                self.tmp = Path(name)
-                self.stream = pa.OSFile(name, "wb")
             except OSError as exc:
                 raise OutputError(f"Cannot write {self.target}: {exc.strerror or exc}. Choose "
                                   "another --out.") from exc
-        maybe_formula, maybe_structural = text_flags(table)
-        if maybe_formula:
-            table = neutralise_formulas(table)
-        plain_header = not any(re.search(r'[",\r\n]', c) for c in table.column_names)
-        structural = maybe_structural and _any_structural(table)
-        style = "none" if plain_header and not structural else "needed"
-        options = pacsv.WriteOptions(include_header=not self.header_done,
-                                     quoting_style=style,
-                                     quoting_header="none" if plain_header else "needed")
-        try:
-            pacsv.write_csv(table, self.stream, options)
-        except OSError as exc:
-            raise OutputError(f"Cannot write {self.target}: {exc}. Choose another --out.") from exc
-        self.header_done = True
-        self.rows += table.num_rows
+            self.writer = TableWriter(Path(name))  # not .parquet: CSV
+        self.writer.write(table)
 
     def commit(self) -> Path:
-        if self.stream is None or self.tmp is None:  # pragma: no cover - nothing was written
-            raise RuntimeError(f"nothing written to {self.target}")
-        self.stream.close()
+        self.writer.close()
         try:
-            os.replace(self.tmp, self.target)
+            os.replace(self.writer.path, self.target)
         except OSError as exc:
             raise OutputError(f"Cannot write {self.target}: {exc.strerror or exc}. Choose another "
                               "--out.") from exc
-        self.tmp = None
+        self.writer = None
         return self.target
 
     def discard(self) -> None:
-        if self.stream is not None and not self.stream.closed:
-            self.stream.close()
-        if self.tmp is not None:
+        if self.writer is not None:
+            self.writer.close()
             with contextlib.suppress(OSError):
-                self.tmp.unlink()
-            self.tmp = None
-
+                self.writer.path.unlink(missing_ok=True)
+            self.writer = None
 
 
 def _check_out_writable(out: Path) -> None:
@@ -312,13 +253,13 @@ def _check_out_writable(out: Path) -> None:
         raise OutputError(f"Cannot write {out}: permission denied. Choose another --out.")
 
 
-def _score(model: _Scorer, source: BatchSource, out: Path, feature_cols: list[str],
-           id_col: str | None, block_scale: int, advance: object) -> PredictResult:
+def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
+           id_col: str | None, chunk_rows: int, advance: object) -> PredictResult:
     needed = list(dict.fromkeys(([id_col] if id_col else []) + feature_cols))
-    validator = BatchValidator(model.features, feature_cols, id_col,
-                           decimal_comma=source.delimiter in (";", "\t"))
-    scored = _CsvAppender(out)
-    rejected = _CsvAppender(rejects_path_for(out))
+    validator = RowValidator(model.features, feature_cols, id_col,
+                             decimal_comma=source.delimiter in (";", "\t"))
+    scored = _Staged(out)
+    rejected = _Staged(rejects_path_for(out))
     k = model.n_segments
     customers = np.zeros(k, dtype=np.int64)
     atypical = np.zeros(k, dtype=np.int64)
@@ -326,13 +267,12 @@ def _score(model: _Scorer, source: BatchSource, out: Path, feature_cols: list[st
     n_input = n_scored = n_rejected = 0
     done = 0.0
     try:
-        for chunk in source.chunks(needed, block_scale):
-            n_input += chunk.table.num_rows + len(chunk.parse_rejects)
+        for chunk in source.chunks(chunk_rows, needed):
+            n_input += chunk.n_records
             keep, values, rejects = validator.check(chunk)
-            if len(rejects):
-                rejected.write(pa.Table.from_pandas(rejects, schema=REJECT_SCHEMA,
-                                                    preserve_index=False))
-                n_rejected += len(rejects)
+            if rejects.num_rows:
+                rejected.write(rejects)
+                n_rejected += rejects.num_rows
             if len(values):
                 index, distance, flag = model.assign(values)
                 keep_arrow = pa.array(keep)
@@ -353,8 +293,7 @@ def _score(model: _Scorer, source: BatchSource, out: Path, feature_cols: list[st
             advance(now - done)
             done = now
         if n_input == 0:
-            raise DataValidationError(f"{source.name} has a header but no customer rows. Export "
-                                      "the table with its data.")
+            raise no_rows(source.name)
         if n_scored == 0:
             raise DataValidationError(
                 f"No valid rows in {source.name}: all {n_input:,} rows were rejected (most often: "
@@ -376,6 +315,6 @@ def _score(model: _Scorer, source: BatchSource, out: Path, feature_cols: list[st
     return PredictResult(out=out, rejects_path=rejects_path, n_input=n_input, n_scored=n_scored,
                          n_rejected=n_rejected, counts=counts, n_atypical=int(atypical.sum()),
                          has_thresholds=model.has_thresholds, input_name=source.name,
-                         input_sha256=source.sha256,
+                         input_sha256=getattr(source, "sha256", None),
                          threshold_quantile=getattr(model, "threshold_quantile", None)
                          if model.has_thresholds else None)

@@ -1,6 +1,8 @@
-"""The ``custseg`` command line: parse options, call the library, turn errors into exit codes.
+"""The ``custseg`` Typer application, its shared options and the one table of exit codes.
 
-Nothing here computes anything; every command is a thin shell over the Python API.
+Nothing in :mod:`custseg.cli` computes anything; every command is a thin shell over the Python
+API. The commands live in :mod:`~custseg.cli.segment`, :mod:`~custseg.cli.runs` and
+:mod:`~custseg.cli.predict`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,8 @@ from custseg import __version__
 from custseg.config import (
     DEFAULT_FEATURES,
     DEFAULT_ID_COLUMN,
-    DEFAULT_K,
-    DEFAULT_K_MAX,
-    DEFAULT_K_MIN,
-    DEFAULT_MIN_SEGMENT_SHARE,
-    DEFAULT_OUT,
-    DEFAULT_SEED,
     RunConfig,
 )
-from custseg.data.columns import parse_column_map
 from custseg.exceptions import (
     ConfigError,
     CustsegError,
@@ -37,6 +32,7 @@ from custseg.exceptions import (
     ModelFileError,
     OutputError,
 )
+from custseg.io.columns import parse_column_map
 
 #: Exit codes, one table (documented in the README). Typer's own usage errors exit with 2.
 EXIT_CODES: dict[type[CustsegError], int] = {
@@ -175,8 +171,12 @@ PreviousOpt = Annotated[Path | None, typer.Option(
 OutputFormatOpt = Annotated[str, typer.Option(
     "--output-format", help="Clustered customers and segment lists as 'csv' or 'parquet'.")]
 EngineOpt = Annotated[str, typer.Option(
-    "--engine", help="'memory', 'streaming' (batches, bounded memory) or 'auto' (streaming when "
-                     "the input would not fit --memory-budget).")]
+    "--engine", help="'memory' (the table held), 'batches' (record batches, memory bounded by the "
+                     "batch; 'streaming' is accepted too) or 'auto' (batches when the input would "
+                     "not fit --memory-budget).")]
+BatchRowsOpt = Annotated[int | None, typer.Option(
+    "--batch-rows", help="Rows per batch of --engine batches. [default: from --memory-budget]",
+    show_default=False)]
 MemoryOpt = Annotated[str, typer.Option(
     "--memory-budget", help="Memory the run may use, e.g. 2GB (decides --engine auto).")]
 KOpt = Annotated[str, typer.Option(
@@ -198,158 +198,8 @@ def build_config(input: Path | None, features: list[str] | None, id_column: str 
     )
 
 
-def _progress(quiet: bool):
+def progress_for(quiet: bool):
+    """Rich progress bars on standard error, or nothing with ``--quiet``."""
     from custseg.progress import NullProgress, RichProgress
 
     return contextlib.nullcontext(NullProgress()) if quiet else RichProgress(err_console)
-
-
-@app.command()
-@handles_errors
-def run(
-    input: InputArg = None,
-    features: FeaturesOpt = None,
-    k: KOpt = str(DEFAULT_K),
-    k_min: KMinOpt = DEFAULT_K_MIN,
-    k_max: KMaxOpt = DEFAULT_K_MAX,
-    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
-    out: OutOpt = DEFAULT_OUT,
-    seed: SeedOpt = DEFAULT_SEED,
-    id_column: IdOpt = None,
-    format: FormatOpt = None,
-    column_map: ColumnMapOpt = None,
-    on_invalid: OnInvalidOpt = "reject",
-    names: NamesOpt = None,
-    previous: PreviousOpt = None,
-    output_format: OutputFormatOpt = "csv",
-    engine: EngineOpt = "auto",
-    memory_budget: MemoryOpt = "2GB",
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
-) -> None:
-    """Segment customers: choose K, fit, name and profile the segments, write data, model and report."""
-    from custseg import console
-    from custseg.pipeline import run as run_pipeline
-
-    config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
-                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid, names=names, previous=previous, engine=engine,
-                          memory_budget=memory_budget, output_format=output_format)
-    with _progress(quiet) as progress:
-        result = run_pipeline(config, progress=progress)
-    if not quiet:
-        console.print_run_summary(out_console, result)
-
-
-@app.command("choose-k")
-@handles_errors
-def choose_k(
-    input: InputArg = None,
-    features: FeaturesOpt = None,
-    k_min: KMinOpt = DEFAULT_K_MIN,
-    k_max: KMaxOpt = DEFAULT_K_MAX,
-    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures and "
-                                      "k_selection.json.")] = DEFAULT_OUT / "k_selection",
-    seed: SeedOpt = DEFAULT_SEED,
-    id_column: IdOpt = None,
-    format: FormatOpt = None,
-    column_map: ColumnMapOpt = None,
-    on_invalid: OnInvalidOpt = "reject",
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
-) -> None:
-    """Compare K = 1..k-max with five criteria, choose K, and explain the choice."""
-    from custseg import console
-    from custseg.pipeline import evaluate_k
-
-    config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
-                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid)
-    with _progress(quiet) as progress:
-        result = evaluate_k(config, progress=progress)
-    if not quiet:
-        console.print_k_selection(out_console, result.k_selection)
-        console.print_outputs(out_console, result.config.out, result.outputs)
-
-
-@app.command()
-@handles_errors
-def report(
-    run_dir: Annotated[Path, typer.Argument(help="Output folder of a `custseg run`.",
-                                            metavar="RUN_DIR")],
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
-) -> None:
-    """Rebuild report.html in a run folder from its segments.json and figures."""
-    from custseg.report.html import rebuild_report
-
-    path = rebuild_report(run_dir)
-    if not quiet:
-        out_console.print(f"Report written: {path}", markup=False)
-
-
-@app.command()
-@handles_errors
-def history(
-    folder: Annotated[Path, typer.Argument(help="Folder holding run folders (the parent of --out).",
-                                           metavar="DIR")] = Path("."),
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
-) -> None:
-    """List the runs recorded in DIR: date, input fingerprint, rows, K, segments."""
-    from custseg import console
-    from custseg.history import history_path, history_table, read_history
-
-    notes: list[str] = []
-    records = read_history(folder, notes=notes)
-    if not records and not history_path(folder).exists():
-        raise InputFileError(f"No run history in {folder}: runs record themselves in the folder "
-                             "holding their --out folder. Pass that folder.")
-    if not quiet:
-        console.print_history(out_console, history_table(records))
-        for note in notes:
-            err_console.print(f"Note: {note}", markup=False)
-
-
-@app.command()
-@handles_errors
-def compare(
-    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.", metavar="RUN_A")],
-    run_b: Annotated[Path, typer.Argument(help="The later run folder.", metavar="RUN_B")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Folder for migration.csv, transition_matrix.csv and changes.json. "
-        "[default: comparison_<RUN_A>_<RUN_B>]", show_default=False)] = None,
-    quiet: QuietOpt = False,
-    traceback: TracebackOpt = False,
-) -> None:
-    """Migration and drift between two runs: who moved where, PSI, keep or re-fit."""
-    from custseg import console
-    from custseg.changes import compare_runs, load_snapshot
-    from custseg.outputs import write_changes
-
-    changes = compare_runs(load_snapshot(run_a), load_snapshot(run_b), assign_new_ids=False)
-    folder = out or Path(f"comparison_{run_a.name}_{run_b.name}")
-    written = write_changes(changes, folder)
-    if not quiet:
-        console.print_changes(out_console, changes)
-        console.print_outputs(out_console, folder, written)
-
-
-def _register_commands() -> None:
-    # Commands kept in their own modules; they import this one, so they are added last.
-    from custseg.cli_predict import register as register_predict
-
-    register_predict(app)
-
-
-_register_commands()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``custseg`` command (and of ``customer_segmentation.py``)."""
-    app(args=list(argv) if argv is not None else None, prog_name="custseg")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])

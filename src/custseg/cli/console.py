@@ -10,14 +10,14 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from custseg.selection import CRITERIA, CRITERION_LABELS, KSelection
+from custseg.segmentation.selection import CRITERIA, CRITERION_LABELS, KSelection
 
 SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
          "davies_bouldin": "DB", "gap": "gap"}
 
 if TYPE_CHECKING:
-    from custseg.changes import RunChanges
-    from custseg.pipeline import RunResult
+    from custseg.pipeline.result import RunResult
+    from custseg.tracking.changes import RunChanges
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -56,7 +56,7 @@ def print_k_selection(console: Console, selection: KSelection) -> None:
 
 def print_run_summary(console: Console, result: RunResult) -> None:
     """The per-segment table, the K choice, quality, row accounting, and the files written."""
-    features = result.features.names
+    features = result.features
     table = Table(title=f"{result.k} customer segments", title_justify="left")
     table.add_column("Cluster", justify="right")
     table.add_column("Segment")
@@ -94,8 +94,9 @@ def print_changes(console: Console, changes: RunChanges) -> None:
                   + ".", markup=False)
     if "customers" in d:
         c = d["customers"]
-        console.print(f"Customers: {c['both']:,} in both runs ({c['stayed_percent']}% kept their "
-                      f"segment, {c['moved']:,} moved), {c['new']:,} new, {c['departed']:,} departed.",
+        stayed = "n/a" if c["stayed_percent"] is None else f"{c['stayed_percent']:.1f}%"
+        console.print(f"Customers: {c['both']:,} in both runs ({stayed} kept their segment, "
+                      f"{c['moved']:,} moved), {c['new']:,} new, {c['departed']:,} departed.",
                       markup=False)
     for sentence in [*d["moves"], *d["splits"], *d["merges"]]:
         console.print(f"  {sentence}", markup=False)

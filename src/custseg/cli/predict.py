@@ -1,11 +1,6 @@
-"""``custseg predict``: score new customers with a saved model (see :mod:`custseg.scoring`).
+"""``custseg predict``: score new customers with a saved model (see :mod:`custseg.scoring`)."""
 
-:func:`register` adds the command to the ``custseg`` Typer app; ``custseg.cli`` calls it at the
-end of its module, so this module imports ``custseg.cli`` only inside functions (no cycle).
-"""
-
-# No ``from __future__ import annotations``: Typer reads the option types at registration, and
-# they are defined inside register().
+from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +8,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from custseg.cli.app import (
+    ColumnMapOpt,
+    FormatOpt,
+    InputArg,
+    QuietOpt,
+    TracebackOpt,
+    app,
+    err_console,
+    handles_errors,
+    out_console,
+    progress_for,
+)
 
 PICKLE_WARNING = (
     "Warning: loading {path} with --trust-pickle. A pickle runs any code it contains when it is "
@@ -23,44 +31,40 @@ PICKLE_WARNING = (
 )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``predict`` command to ``app`` (the ``custseg`` Typer application)."""
-    from custseg import cli
+@app.command("predict")
+@handles_errors
+def predict(
+    model: Annotated[Path, typer.Option(
+        "--model", "-m", show_default=False,
+        help="custseg model file (segments_model.custseg.json), or a run's output folder "
+             "holding one.")],
+    input: InputArg = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", show_default=False,
+        help="Scored customers CSV. [default: <input stem>_scored.csv in the current "
+             "folder]")] = None,
+    trust_pickle: Annotated[bool, typer.Option(
+        "--trust-pickle",
+        help="Allow a pickled scikit-learn model (.pkl). Loading a pickle runs any code in "
+             "it: only for files you trust.")] = False,
+    format: FormatOpt = None,
+    column_map: ColumnMapOpt = None,
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Assign new customers to a saved model's segments (never refits): Cluster, Segment,
+    distance to the segment's centre, and an atypical flag."""
+    from custseg.datasets import mall_customers_path
+    from custseg.io.columns import parse_column_map
+    from custseg.scoring import predict_file
 
-    @app.command("predict")
-    @cli.handles_errors
-    def predict(
-        model: Annotated[Path, typer.Option(
-            "--model", "-m", show_default=False,
-            help="custseg model file (segments_model.custseg.json), or a run's output folder "
-                 "holding one.")],
-        input: cli.InputArg = None,
-        out: Annotated[Path | None, typer.Option(
-            "--out", "-o", show_default=False,
-            help="Scored customers CSV. [default: <input stem>_scored.csv in the current "
-                 "folder]")] = None,
-        trust_pickle: Annotated[bool, typer.Option(
-            "--trust-pickle",
-            help="Allow a pickled scikit-learn model (.pkl). Loading a pickle runs any code in "
-                 "it: only for files you trust.")] = False,
-        format: cli.FormatOpt = None,
-        column_map: cli.ColumnMapOpt = None,
-        quiet: cli.QuietOpt = False,
-        traceback: cli.TracebackOpt = False,
-    ) -> None:
-        """Assign new customers to a saved model's segments (never refits): Cluster, Segment,
-        distance to the segment's centre, and an atypical flag."""
-        from custseg.data.columns import parse_column_map
-        from custseg.datasets import mall_customers_path
-        from custseg.scoring import predict_file
-
-        scorer = load_scorer(model, trust_pickle, None if quiet else cli.err_console)
-        source = input if input is not None else mall_customers_path()
-        with cli._progress(quiet) as progress:
-            result = predict_file(scorer, source, out, fmt=format,
-                                  column_map=parse_column_map(column_map), progress=progress)
-        if not quiet:
-            print_predict_summary(cli.out_console, result)
+    scorer = load_scorer(model, trust_pickle, None if quiet else err_console)
+    source = input if input is not None else mall_customers_path()
+    with progress_for(quiet) as progress:
+        result = predict_file(scorer, source, out, fmt=format,
+                              column_map=parse_column_map(column_map), progress=progress)
+    if not quiet:
+        print_predict_summary(out_console, result)
 
 
 def load_scorer(model: Path, trust_pickle: bool, warn: Console | None):

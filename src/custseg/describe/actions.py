@@ -1,6 +1,6 @@
 """Suggested actions: a small rule table (``actions.yaml``) matched against segment levels.
 
-The table is data: edit ``custseg/actions.yaml`` (or pass your own file to
+The table is data: edit ``custseg/describe/actions.yaml`` (or pass your own file to
 :func:`load_action_table`) to change what custseg suggests. See that file for the format.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from custseg.data.columns import canonical_name
 from custseg.exceptions import ConfigError
+from custseg.io.columns import canonical_name
 
 LEVEL_NAMES = ("Low", "Average", "High")
 #: Pseudo-role: the condition holds when any feature has the level.
@@ -72,8 +72,8 @@ class ActionTable:
 def load_action_table(path: str | Path | None = None) -> ActionTable:
     """Read and check an action table (default: the one shipped with custseg)."""
     if path is None:
-        text = resources.files("custseg").joinpath("actions.yaml").read_text(encoding="utf-8")
-        where = "custseg/actions.yaml"
+        text = resources.files("custseg.describe").joinpath("actions.yaml").read_text(encoding="utf-8")
+        where = "custseg/describe/actions.yaml"
     else:
         try:
             text = Path(path).read_text(encoding="utf-8")

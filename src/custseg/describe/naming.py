@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from custseg.actions import ActionTable, load_action_table
-from custseg.data.columns import canonical_name
+from custseg.describe.actions import ActionTable, load_action_table
 from custseg.exceptions import ConfigError
+from custseg.io.columns import canonical_name
 
 SEPARATOR = " · "
 MAX_NAME_FEATURES = 3
@@ -285,13 +285,16 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
     generated = generate_names(pos, features)
     ids = list(range(len(generated))) if ids is None else [int(i) for i in ids]
     inherited = inherited or {}
+    # Kept names win; a generated name equal to a kept one gets a number (never an error about
+    # an option the user did not pass).
+    carried = carry_names(dict(enumerate(ids)), {ids[i]: n for i, n in inherited.items()}, generated)
     keys = _override_keys(overrides or {}, generated, ids, inherited)
     infos = []
     for i, name in enumerate(generated):
         levels = {f: level(pos[i, j]) for j, f in enumerate(features)}
         rule = actions.suggest(levels)
         over = keys.get(i, {})
-        final = over.get("name", inherited.get(i, name))
+        final = over.get("name", carried[ids[i]])
         infos.append(SegmentInfo(
             cluster=ids[i], name=final, slug=slugify(final),
             description=over.get("description", describe(pos[i], medians[i], features)),
@@ -330,3 +333,48 @@ def _check_distinct(infos: Sequence[SegmentInfo]) -> None:
             raise ConfigError(f"--names: segments {slugs[info.slug]!r} and {info.name!r} would have the "
                               "same name; give each segment a distinct name.")
         slugs[info.slug] = info.name
+
+
+def carry_names(ids: Mapping[int, int], previous_names: Mapping[int, str], generated: Sequence[str]
+                ) -> dict[int, str]:
+    """Name of each new segment, by stable id: matched segments keep their previous name.
+
+    Parameters
+    ----------
+    ids : mapping of int to int
+        Stable id of each new position (:attr:`SegmentMatch.ids`).
+    previous_names : mapping of int to str
+        Name of each previous segment by stable id (user-given names included).
+    generated : sequence of str
+        Name generated for each new position, used for segments without a previous name.
+
+    Returns
+    -------
+    dict of int to str
+        Stable id -> name, in new position order. A generated name equal to a kept name (or to
+        an earlier generated one, as file names: ``slugify``) gets " 2" (" 3", ...) appended, so
+        names and segment files stay distinct within the run.
+
+    Examples
+    --------
+    >>> carry_names({0: 4, 1: 0}, {0: "VIPs", 4: "Bargain hunters"}, ["Low · Low", "High · High"])
+    {4: 'Bargain hunters', 0: 'VIPs'}
+    >>> carry_names({0: 2, 1: 5}, {2: "VIPs"}, ["High · High", "VIPs"])
+    {2: 'VIPs', 5: 'VIPs 2'}
+    """
+    if len(generated) != len(ids):
+        raise ConfigError(f"{len(generated)} generated names given for {len(ids)} segments.")
+    names = {stable: previous_names[stable] for stable in ids.values() if stable in previous_names}
+    taken = {slugify(name) for name in names.values()}
+    out: dict[int, str] = {}
+    for position in sorted(ids):
+        stable = ids[position]
+        if stable in names:
+            out[stable] = names[stable]
+            continue
+        name, suffix = generated[position], 2
+        while slugify(name) in taken:
+            name, suffix = f"{generated[position]} {suffix}", suffix + 1
+        taken.add(slugify(name))
+        out[stable] = name
+    return out

@@ -5,16 +5,17 @@ decision tree fitted to the segment labels gives threshold rules on the original
 (``Annual Income (k$) > 69.5 and Spending Score (1-100) <= 40 -> High income · Low spending``).
 Its *fidelity* is the share of customers the rules assign as K-Means does.
 
-The tree grows from depth 2 to :data:`MAX_DEPTH` and stops at the first depth whose fidelity
-reaches :data:`TARGET_FIDELITY`; leaves hold at least 0.5% of the customers so no rule is
-about a handful of people. Above :data:`FIT_SAMPLE` customers it is fitted on a seeded sample
-(fidelity is always measured on every customer).
+The tree is fitted on the run's sample (above :data:`FIT_SAMPLE` rows, on a seeded part of it).
+It grows from depth 2 to :data:`MAX_DEPTH` and stops at the first depth whose fidelity on the
+sample reaches :data:`TARGET_FIDELITY`; leaves hold at least 0.5% of the customers so no rule is
+about a handful of people. The fidelity reported is then measured on every customer, during the
+assignment pass (:class:`RuleAgreement`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
@@ -38,11 +39,14 @@ class SegmentRules:
         Share of customers the rules assign to their K-Means segment.
     depth : int
         Depth of the tree.
+    tree : sklearn.tree.DecisionTreeClassifier or None
+        The fitted tree (predicts segment positions from the features).
     """
 
     rules: dict[int, list[str]]
     fidelity: float
     depth: int
+    tree: DecisionTreeClassifier | None = field(default=None, repr=False, compare=False)
 
     def lines(self, names: Sequence[str]) -> list[str]:
         """Readable rules, ``conditions -> segment name``, one per leaf, in segment order."""
@@ -75,7 +79,35 @@ def fit_rules(values: np.ndarray, labels: np.ndarray, features: Sequence[str], k
         if fidelity >= TARGET_FIDELITY:
             break
     tree, fidelity, depth = best
-    return SegmentRules(_leaf_rules(tree, features, k), fidelity, depth)
+    return SegmentRules(_leaf_rules(tree, features, k), fidelity, depth, tree)
+
+
+class RuleAgreement:
+    """Observer of the assignment pass: how many customers the rules place as K-Means does.
+
+    Examples
+    --------
+    >>> from custseg.engines.base import AssignedBatch
+    >>> X = np.array([[1.0], [2.0], [8.0], [9.0]] * 50)
+    >>> rules = fit_rules(X, (X[:, 0] > 5).astype(int), ["Income"], 2)
+    >>> agreement = RuleAgreement(rules)
+    >>> agreement.observe(AssignedBatch(None, np.arange(4), X[:4], np.array([0, 0, 1, 0]), np.zeros(4)))
+    >>> agreement.result().fidelity
+    0.75
+    """
+
+    def __init__(self, rules: SegmentRules) -> None:
+        self.rules = rules
+        self.agree = 0
+        self.n = 0
+
+    def observe(self, batch: object) -> None:
+        self.agree += int((self.rules.tree.predict(batch.values) == batch.labels).sum())
+        self.n += len(batch.labels)
+
+    def result(self) -> SegmentRules:
+        """The rules with their fidelity over every customer observed."""
+        return replace(self.rules, fidelity=self.agree / self.n if self.n else 1.0)
 
 
 def _leaf_rules(tree: DecisionTreeClassifier, features: Sequence[str], k: int) -> dict[int, list[str]]:

@@ -1,30 +1,23 @@
-"""Write outputs safely: spreadsheet-safe CSV, and an output folder that changes all at once.
+"""Spreadsheet-safe CSV and the table writers every output goes through.
 
-Every output of a run is written into a temporary folder beside ``--out`` and moved into place
-only when the whole run has succeeded, so a failed run never leaves half-written files over a
-good previous run. A small manifest records which entries of the folder a run owns, so files a
-newer run no longer produces (say, ``rejected_rows.csv``) are removed, and files the user put
-there are never touched.
+Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return
+first; OWASP "CSV injection") get a leading ``'``; numbers such as ``-5`` stay as they are. Cells
+are quoted only when some cell needs it, so an output reads like its input (``1,Male,19,...``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.exceptions import OutputError
 
-MANIFEST = ".custseg-manifest.json"
 #: Text cells starting with one of these are formulas to a spreadsheet (OWASP CSV injection).
 _FORMULA_CHARS = pa.array(["=", "+", "-", "@", "\t", "\r"])
 _STRUCTURAL = r'[",\r\n]'
@@ -67,42 +60,13 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-@dataclass(frozen=True)
-class CsvTable:
-    """A table made ready for :func:`write_csv` once (formulas neutralised, quoting decided), so
-    that subsets of it (per-segment lists) are written without scanning every cell again."""
-
-    table: pa.Table
-    plain_header: bool
-    plain_cells: bool
-
-    def subset(self, mask: pa.Array | pa.ChunkedArray) -> CsvTable:
-        """The rows where ``mask`` is true (a subset needs no more quoting than the whole)."""
-        return CsvTable(self.table.filter(mask), self.plain_header, self.plain_cells)
+def plain_header(names: list[str]) -> bool:
+    """Whether no column name needs quotes in a CSV header."""
+    return not any(re.search(_STRUCTURAL, name) for name in names)
 
 
-def prepare_csv(data: pa.Table | pd.DataFrame) -> CsvTable:
-    """Neutralise formulas and decide quoting (plain: no name, or no cell, needs quotes)."""
-    table = neutralise_formulas(to_arrow(data) if isinstance(data, pd.DataFrame) else data)
-    header_plain = not any(re.search(_STRUCTURAL, name) for name in table.column_names)
-    return CsvTable(table, header_plain, header_plain and not _any_structural(table))
-
-
-def write_csv(data: pa.Table | pd.DataFrame | CsvTable, path: Path) -> Path:
-    """Write ``data`` as UTF-8 CSV (LF, quoted only where needed), formulas neutralised."""
-    import pyarrow.csv as pacsv
-
-    prepared = data if isinstance(data, CsvTable) else prepare_csv(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Arrow's "needed" quotes every text cell; when no cell needs quotes, write none, so the
-    # output reads like the input (1,Male,19,...). Otherwise quote text cells (still valid CSV).
-    options = pacsv.WriteOptions(quoting_style="none" if prepared.plain_cells else "needed",
-                                 quoting_header="none" if prepared.plain_header else "needed")
-    pacsv.write_csv(prepared.table, path, options)
-    return path
-
-
-def _any_structural(table: pa.Table) -> bool:
+def any_structural(table: pa.Table) -> bool:
+    """Whether some text cell of ``table`` needs quotes in a CSV (a quote, a comma, a line break)."""
     for column in table.columns:
         if pa.types.is_dictionary(column.type):
             column = pa.chunked_array([c.dictionary for c in column.chunks], column.type.value_type)
@@ -110,6 +74,179 @@ def _any_structural(table: pa.Table) -> bool:
         if is_text and any(pc.any(pc.match_substring(column, ch)).as_py() for ch in '",\r\n'):
             return True
     return False
+
+
+#: Rows per Parquet row group.
+PARQUET_ROW_GROUP = 1 << 17
+
+_FORMULA_BYTES = np.zeros(256, dtype=bool)
+_FORMULA_BYTES[[ord(c) for c in "=+-@\t\r"]] = True
+_STRUCTURAL_BYTES = np.zeros(256, dtype=bool)
+_STRUCTURAL_BYTES[[ord(c) for c in '",\r\n']] = True
+
+
+def text_flags(table: pa.Table) -> tuple[bool, bool]:
+    """Whether any text cell may start like a formula, and whether any may need quotes.
+
+    A quick look at the raw Arrow buffers (first bytes, any byte) decides for almost every
+    batch; only when it says "maybe" do the exact checks (:func:`neutralise_formulas`,
+    :func:`any_structural`) have to run.
+
+    Examples
+    --------
+    >>> text_flags(pa.table({"a": ["x", "=1"], "b": [1, 2]}))
+    (True, False)
+    """
+    formula = structural = False
+    for column in table.columns:
+        for chunk in column.chunks:
+            kind = chunk.type
+            if pa.types.is_dictionary(kind):
+                # A few values (segment names) behind many codes: look at the values.
+                f, s = text_flags(pa.table({"v": chunk.dictionary}))
+                formula, structural = formula or f, structural or s
+                continue
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                if pa.types.is_string_view(kind):
+                    return True, True
+                continue
+            if len(chunk) == 0:
+                continue
+            _, offsets_buffer, data_buffer = chunk.buffers()
+            offset_type = np.int32 if pa.types.is_string(kind) else np.int64
+            offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[
+                chunk.offset:chunk.offset + len(chunk) + 1]
+            if data_buffer is None or offsets[-1] == offsets[0]:
+                continue
+            data = np.frombuffer(data_buffer, dtype=np.uint8)
+            starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+            formula = formula or bool(_FORMULA_BYTES[data[starts]].any())
+            structural = structural or bool(_STRUCTURAL_BYTES[data[offsets[0]:offsets[-1]]].any())
+            if formula and structural:
+                return True, True
+    return formula, structural
+
+
+def safe_for_spreadsheets(table: pa.Table) -> pa.Table:
+    """``table`` with formulas neutralised, looking at every cell only when some might be one."""
+    return neutralise_formulas(table) if text_flags(table)[0] else table
+
+
+def write_csv(data: pa.Table | pd.DataFrame, path: Path) -> Path:
+    """Write a (small) table as UTF-8 CSV (LF, quoted only where needed), formulas neutralised."""
+    with TableWriter(path) as writer:
+        writer.write(to_arrow(data) if isinstance(data, pd.DataFrame) else data)
+    return path
+
+
+class TableWriter:
+    """Appends record batches to one CSV or Parquet file (by ``path``'s suffix).
+
+    CSV is spreadsheet-safe (:func:`neutralise_formulas`). Quoting: with ``plain`` given, the
+    whole file uses one style (``True``: no quotes; ``False``: text cells quoted), so the same
+    rows give the same bytes however they are batched; with ``plain=None`` it is decided per batch
+    (quotes only where a batch needs them). Parquet keeps the columns' types.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write (its folder is created).
+    plain : bool or None, default None
+        Whether no cell of the whole file needs quotes; None: decide batch by batch.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> with TableWriter(path, plain=True) as w:
+    ...     w.write(pa.table({"a": [1, 2]}))
+    ...     w.write(pa.table({"a": [3]}))
+    >>> path.read_text().splitlines()
+    ['a', '1', '2', '3']
+    """
+
+    def __init__(self, path: Path, plain: bool | None = None) -> None:
+        self.path = Path(path)
+        self.parquet = self.path.suffix == ".parquet"
+        self.plain = plain
+        self.rows = 0
+        self._sink: object | None = None
+        self._header_done = False
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, table: pa.Table, neutralised: bool = False) -> None:
+        """Append the rows of ``table`` (every call with the same columns). ``neutralised``:
+        the caller already made formulas safe (:func:`neutralise_formulas`)."""
+        try:
+            if self.parquet:
+                self._write_parquet(table)
+            else:
+                self._write_csv(table, neutralised)
+        except OSError as exc:
+            raise OutputError(f"Cannot write {self.path}: {exc.strerror or exc}. Choose another "
+                              "place for the outputs.") from exc
+        self.rows += table.num_rows
+
+    def write_header(self, schema: pa.Schema) -> None:
+        """Write a file with no rows (the header of a CSV, the schema of a Parquet file)."""
+        self.write(schema.empty_table())
+
+    def _write_parquet(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        if self._sink is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink = pq.ParquetWriter(self.path, table.schema)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= PARQUET_ROW_GROUP:
+            self._flush_parquet(final=False)
+
+    def _flush_parquet(self, final: bool) -> None:
+        """Write the pending rows as whole row groups (and, when ``final``, the rest)."""
+        pending = pa.concat_tables(self._pending)
+        whole = pending.num_rows - pending.num_rows % PARQUET_ROW_GROUP
+        cut = pending.num_rows if final else whole
+        for start in range(0, cut, PARQUET_ROW_GROUP):
+            self._sink.write_table(pending.slice(start, min(PARQUET_ROW_GROUP, cut - start)))
+        rest = pending.slice(cut)
+        self._pending, self._pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+
+    def _write_csv(self, table: pa.Table, neutralised: bool) -> None:
+        import pyarrow.csv as pacsv
+
+        if self._sink is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._sink = pa.OSFile(str(self.path), "wb")
+        if not neutralised:
+            table = safe_for_spreadsheets(table)
+        header = plain_header(table.column_names)
+        plain = self.plain
+        if plain is None:
+            plain = not (text_flags(table)[1] and any_structural(table))
+        # Arrow's "needed" quotes every text cell; when no cell needs quotes, write none, so the
+        # output reads like the input (1,Male,19,...). Otherwise quote text cells (valid CSV).
+        options = pacsv.WriteOptions(include_header=not self._header_done,
+                                     quoting_style="none" if plain and header else "needed",
+                                     quoting_header="none" if header else "needed")
+        if table.num_rows or not self._header_done:
+            pacsv.write_csv(table, self._sink, options)
+        self._header_done = True
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._sink is not None:
+            if self.parquet and self._pending:
+                self._flush_parquet(final=True)
+            self._sink.close()
+            self._sink = None
 
 
 def write_json(data: object, path: Path) -> Path:
@@ -120,92 +257,3 @@ def write_json(data: object, path: Path) -> Path:
     return path
 
 
-def check_writable(out: Path) -> None:
-    """Fail early, before any work, if ``out`` cannot be created or written."""
-    parent = _existing_parent(out)
-    if not parent.is_dir():
-        raise OutputError(f"Cannot create output folder {out}: {parent} is a file. "
-                          "Choose a folder with --out.")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"Output path {out} is a file, not a folder. Choose a folder with --out.")
-    if not os.access(parent, os.W_OK | os.X_OK) or (out.is_dir() and not os.access(out, os.W_OK)):
-        raise OutputError(
-            f"Cannot write to output folder {out}: permission denied. Choose another with --out."
-        )
-
-
-def _existing_parent(out: Path) -> Path:
-    parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    return parent
-
-
-class OutputFolder:
-    """A staging folder whose contents replace ``out``'s on success, and vanish on failure.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> out = Path(tempfile.mkdtemp()) / "run"
-    >>> with OutputFolder(out) as staging:
-    ...     _ = (staging.path / "a.txt").write_text("hello")
-    >>> (out / "a.txt").read_text()
-    'hello'
-    """
-
-    def __init__(self, out: Path) -> None:
-        self.out = Path(out)
-        self.path = Path()
-
-    def __enter__(self) -> OutputFolder:
-        check_writable(self.out)
-        try:
-            self.out.absolute().parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.staging-",
-                                              dir=self.out.absolute().parent))
-        except OSError as exc:
-            raise OutputError(f"Cannot write to output folder {self.out}: {exc.strerror}. "
-                              "Choose another with --out.") from exc
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            if exc_type is None:
-                self.commit()
-        finally:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-    def commit(self) -> None:
-        """Move every staged entry into ``out``, replacing the previous run's entries."""
-        out = self.out
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            previous = _read_manifest(out)
-            entries = sorted(p.name for p in self.path.iterdir())
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.absolute().parent))
-            try:
-                for name in sorted(set(previous) - set(entries)):
-                    if (out / name).exists():
-                        os.replace(out / name, trash / name)
-                for name in entries:
-                    old, new = out / name, self.path / name
-                    if old.exists() and (old.is_dir() or new.is_dir()):
-                        os.replace(old, trash / name)  # os.replace swaps files, not folders
-                    os.replace(new, old)
-                (out / MANIFEST).write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
-            finally:
-                shutil.rmtree(trash, ignore_errors=True)
-        except OSError as exc:
-            raise OutputError(f"Cannot write outputs to {out}: {exc.strerror or exc}. "
-                              "Choose another folder with --out.") from exc
-
-
-def _read_manifest(out: Path) -> list[str]:
-    try:
-        names = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    # Only plain names inside the folder: a manifest must never make us move anything else.
-    return [n for n in names if isinstance(n, str) and n and "/" not in n and n not in {".", ".."}]

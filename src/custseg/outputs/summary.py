@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from custseg import __version__
+from custseg.describe.profile import BASE
 
 if TYPE_CHECKING:
     from custseg.config import RunConfig
-    from custseg.data.readers import SourceInfo
-    from custseg.pipeline import KChoiceResult, RunResult
+    from custseg.io.formats import SourceInfo
+    from custseg.pipeline.result import KChoiceResult, Rows, RunResult
 
 SUMMARY_FORMAT_VERSION = 2
 _PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
@@ -53,6 +54,23 @@ def source_summary(source: SourceInfo) -> dict:
             "size_bytes": source.size_bytes}
 
 
+#: What a run computes on its sample rather than on every customer (exact when the sample holds
+#: every customer: ``run.engine.sample_rows`` equals ``rows.clustered``).
+ESTIMATED_ON_SAMPLE = ("k_selection", "median", "q1", "q3", "names", "rules_tree", "silhouette",
+                       "distance_threshold", "psi", "figures")
+
+
+def engine_summary(result: RunResult) -> dict:
+    """How the run's engine ran, and what it estimated on the sample.
+
+    The engine's name is the one field that differs between engines on the same input: every
+    number the run reports is the same on each.
+    """
+    facts = {key: (round(value, 12) if isinstance(value, float) else value)
+             for key, value in result.engine.items()}
+    return {**facts, "estimated_on_sample": list(ESTIMATED_ON_SAMPLE)}
+
+
 def config_summary(config: RunConfig) -> dict:
     """The options that shaped the result."""
     return {
@@ -66,11 +84,10 @@ def config_summary(config: RunConfig) -> dict:
     }
 
 
-def _rows(validated) -> dict:
-    reasons = validated.rejects["reason"].value_counts() if len(validated.rejects) else {}
-    return {"input": validated.n_input, "clustered": validated.n_rows,
-            "rejected": len(validated.rejects),
-            "reject_reasons": {str(r): int(n) for r, n in sorted(dict(reasons).items())}}
+def rows_summary(rows: Rows) -> dict:
+    """Row accounting: read = clustered + rejected, and rejects per reason."""
+    return {"input": rows.input, "clustered": rows.clustered, "rejected": rows.rejected,
+            "reject_reasons": {str(r): int(n) for r, n in sorted(rows.reasons.items())}}
 
 
 def _stats(frame, row) -> dict:
@@ -83,11 +100,9 @@ def _stats(frame, row) -> dict:
 
 def profile_summary(result: RunResult) -> tuple[list[dict], dict]:
     """Per-segment blocks and the whole base's, for ``segments.json``."""
-    from custseg.profile import BASE
-
     profiles = result.profiles
     centers = result.segmenter.cluster_centers_original_
-    names = result.features.names
+    names = result.features
     diff = profiles.difference()
     lines = result.rules.rules
     segments = []
@@ -126,19 +141,19 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
     summary = {
         "format_version": SUMMARY_FORMAT_VERSION,
         "k": result.k,
-        "features": list(result.features.names),
-        "feature_columns": list(result.validated.feature_columns),
-        "id_column": result.validated.id_column,
+        "features": list(result.features),
+        "feature_columns": list(result.feature_columns),
+        "id_column": result.id_column,
         "k_selection": result.k_selection.to_dict(),
         "metrics": {"silhouette": rounded(result.silhouette),
                     "inertia": rounded(result.segmenter.inertia_)},
-        "rows": _rows(result.validated),
+        "rows": rows_summary(result.rows),
         "segments": segments,
         "all_customers": base,
         "rules": {"fidelity": rounded(result.rules.fidelity), "depth": result.rules.depth,
                   "lines": result.rules.lines(result.names)},
-        "run": {"input": source_summary(result.validated.source),
-                "config": config_summary(result.config), "versions": versions()},
+        "run": {"input": source_summary(result.source), "config": config_summary(result.config),
+                "engine": engine_summary(result), "versions": versions()},
         "files": dict(files or {}),
         "used_segment_ids": sorted(used),
     }
@@ -151,9 +166,9 @@ def k_choice_summary(result: KChoiceResult) -> dict:
     """The content of ``k_selection.json`` (``custseg choose-k``)."""
     return {
         "format_version": SUMMARY_FORMAT_VERSION,
-        "features": list(result.features.names),
+        "features": list(result.features),
         "k_selection": result.k_selection.to_dict(),
-        "rows": _rows(result.validated),
-        "run": {"input": source_summary(result.validated.source),
+        "rows": rows_summary(result.rows),
+        "run": {"input": source_summary(result.source),
                 "config": config_summary(result.config), "versions": versions()},
     }

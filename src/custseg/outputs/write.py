@@ -1,31 +1,25 @@
-"""Write a run's outputs: clustered data, rejects, model, figures. All or nothing.
+"""Write a run's outputs into its (staging) output folder; the run commits the folder at once.
 
-Files (in ``--out``):
+Files (names in :mod:`custseg.runfolder`):
 
-``<input stem>_clustered.csv``
-    Every input column, cells exactly as read, plus ``Cluster``.
+``<input stem>_clustered.csv`` and ``segments/<segment-slug>.csv``
+    Written during the assignment pass (:mod:`custseg.outputs.clustered`).
 ``kmeans_customer_segmentation_model.pkl``
     scikit-learn Pipeline (scaler + KMeans): ``joblib.load(p).predict(df[features])``
     reproduces ``Cluster``. A pickle runs code when loaded: load only files you trust.
 ``rejected_rows.csv``
     Only when rows were rejected: row, customer_id, column, value, reason.
 ``segments.json``
-    Machine-readable summary: K and how it was chosen (``k_selection``), metrics, per-segment
-    profile, name, action and rules, row counts, and run metadata. JSON Schema:
-    ``custseg/schemas/segments.schema.json``.
+    Machine-readable summary (JSON Schema: ``custseg/schemas/segments.schema.json``).
 ``segment_profiles.csv``
-    One row per segment and one for all customers: size, share, statistics of every numeric
-    column, category mix, and the difference from all customers.
-``segments/<segment-slug>.csv``
-    One customer list per segment (the clustered file's rows of that segment).
+    One row per segment and one for all customers.
 ``report.html``
     Everything on one self-contained page (see :mod:`custseg.report.html`).
 ``segments_model.custseg.json``
-    custseg's own model file: loading it runs no code (:mod:`custseg.modelfile`); what
-    ``custseg predict`` and ``custseg.load_model`` use.
+    custseg's own model file: loading it runs no code (:mod:`custseg.modelfile`).
 ``migration.csv``, ``transition_matrix.csv``
-    With ``--previous``: each customer present in both runs with their previous and new
-    segment, and customers per (previous, new) segment with the share of the previous one.
+    With ``--previous``: each customer present in both runs with their previous and new segment
+    (written during the assignment pass), and customers per (previous, new) segment.
 ``figures/*.png``
     Histograms, feature scatter, elbow, K-choice criteria, segment map, silhouette.
 """
@@ -34,103 +28,114 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import joblib
-import pyarrow.compute as pc
 
-from custseg.changes import RunChanges
-from custseg.data.writers import CsvTable, OutputFolder, prepare_csv, write_csv, write_json
 from custseg.exceptions import OutputError
-from custseg.history import history_dir_for, record_run, run_record
-from custseg.modelfile import MODEL_FILE, model_from_result, save_model
-from custseg.pipeline import KChoiceResult, RunResult
+from custseg.io.columns import resolve_column
+from custseg.io.csvsafe import TableWriter, write_csv, write_json
+from custseg.io.outfolder import OutputFolder
+from custseg.io.rejects import RejectStore
+from custseg.modelfile import save_model
+from custseg.outputs.summary import k_choice_summary, run_summary
 from custseg.progress import NullProgress, Progress
-from custseg.report.figures import k_selection_figures, render_figures
-from custseg.report.html import REPORT_FILE, write_report
-from custseg.summary import k_choice_summary, run_summary
+from custseg.report.figures import FigureInputs, k_selection_figures, render_figures
+from custseg.report.html import write_report
+from custseg.runfolder import (
+    CHANGES_FILE,
+    FIGURES_DIR,
+    K_SELECTION_FILE,
+    MODEL_FILE,
+    MODEL_PICKLE,
+    PROFILES_FILE,
+    REJECTS_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    TRANSITIONS_FILE,
+    clustered_file_name,
+)
+from custseg.tracking.changes import RunChanges
+from custseg.tracking.history import history_dir_for, record_run, run_record
 
-MODEL_PICKLE = "kmeans_customer_segmentation_model.pkl"
-SUMMARY_FILE = "segments.json"
-K_SELECTION_FILE = "k_selection.json"
-REJECTS_FILE = "rejected_rows.csv"
-PROFILES_FILE = "segment_profiles.csv"
-MIGRATION_FILE = "migration.csv"
-TRANSITIONS_FILE = "transition_matrix.csv"
-CHANGES_FILE = "changes.json"
-SEGMENTS_DIR = "segments"
-FIGURES_DIR = "figures"
+if TYPE_CHECKING:
+    from custseg.pipeline.result import KChoiceResult, RunResult
 
-
-def clustered_file_name(result: RunResult) -> str:
-    """``<input stem, lower-case>_clustered.csv`` (``customers_clustered.csv`` for data frames;
-    ``.parquet`` with ``--output-format parquet``).
-
-    Examples
-    --------
-    >>> from custseg.pipeline import segment
-    >>> clustered_file_name(segment())
-    'mall_customers_clustered.csv'
-    """
-    source = result.validated.source
-    stem = Path(source.name).stem.lower() if source.path is not None else "customers"
-    return f"{stem}_clustered.{result.config.output_format}"
+_GENDER = "Gender"
 
 
-def write_outputs(result: RunResult, out: Path, progress: Progress | None = None) -> RunResult:
-    """Write every output of ``result`` into ``out``, atomically.
+def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
+                  progress: Progress | None = None) -> dict[str, Path]:
+    """Write every output of ``result`` but the clustered files into ``root``.
+
+    Parameters
+    ----------
+    result : RunResult
+        The run.
+    root : pathlib.Path
+        The staging output folder (the clustered files are already in it).
+    rejects : RejectStore
+        The run's rejected records (still on disk while the engine is open).
+    progress : Progress, optional
+        Where to show progress.
 
     Returns
     -------
-    RunResult
-        ``result`` with :attr:`RunResult.outputs` filled in (final paths).
+    dict of str to pathlib.Path
+        The files written, by name.
     """
     progress = progress or NullProgress()
-    out = Path(out)
     written: dict[str, Path] = {}
-    with OutputFolder(out) as staging:
-        root = staging.path
-        with progress.task("Writing clustered data"):
-            parquet = result.config.output_format == "parquet"
-            # CSV: scanned once (formulas, quoting) for the file and every list.
-            clustered = (CsvTable(result.clustered_table, True, True) if parquet
-                         else prepare_csv(result.clustered_table))
-            written["clustered"] = write_table(clustered, root / clustered_file_name(result))
-            if result.n_rejected:
-                written["rejects"] = write_csv(result.rejects, root / REJECTS_FILE)
-            written.update(write_segment_lists(clustered, result, root / SEGMENTS_DIR))
-            written["profiles"] = write_csv(result.profiles.to_frame(result.names, result.segment_ids),
-                                            root / PROFILES_FILE)
-            if result.changes is not None and result.changes.migration is not None:
-                written["migration"] = write_csv(result.changes.migration.table, root / MIGRATION_FILE)
-                written["transitions"] = write_csv(result.changes.transition_table(),
-                                                   root / TRANSITIONS_FILE)
-            summary = run_summary(result, {"clustered": written["clustered"].name,
-                                           "model": MODEL_FILE})
-            written["summary"] = write_json(summary, root / SUMMARY_FILE)
-        with progress.task("Saving model"):
-            written["model"] = save_model(model_from_result(result), root / MODEL_FILE)
-            written["model_pickle"] = root / MODEL_PICKLE
-            joblib.dump(result.segmenter.to_pipeline(result.segment_ids), written["model_pickle"])
-        with progress.task("Drawing figures"):
-            for name, path in render_figures(result, root / FIGURES_DIR).items():
-                written[f"figure:{name}"] = path
-        with progress.task("Writing the report"):
-            written["report"] = write_report(summary, root / FIGURES_DIR, root / REPORT_FILE)
-    final = {name: out / path.relative_to(root) for name, path in written.items()}
-    return dataclasses.replace(result, outputs=final)
+    with progress.task("Writing the summary, the model and the rejects"):
+        if rejects.count:
+            written["rejects"] = write_rejects(rejects, root / REJECTS_FILE)
+        written["profiles"] = write_csv(result.profiles.to_frame(result.names, result.segment_ids),
+                                        root / PROFILES_FILE)
+        if result.changes is not None and result.changes.migration is not None:
+            written["transitions"] = write_csv(result.changes.transition_table(),
+                                               root / TRANSITIONS_FILE)
+        clustered = clustered_file_name(result.source.name if result.source.path else None,
+                                        result.config.output_format)
+        summary = run_summary(result, {"clustered": clustered, "model": MODEL_FILE})
+        written["summary"] = write_json(summary, root / SUMMARY_FILE)
+        written["model"] = save_model(result.model(), root / MODEL_FILE)
+        written["model_pickle"] = root / MODEL_PICKLE
+        joblib.dump(result.segmenter.to_pipeline(result.segment_ids), written["model_pickle"])
+    with progress.task("Drawing figures"):
+        for name, path in render_figures(figure_inputs(result), root / FIGURES_DIR).items():
+            written[f"figure:{name}"] = path
+    with progress.task("Writing the report"):
+        written["report"] = write_report(summary, root / FIGURES_DIR, root / REPORT_FILE)
+    return written
 
 
-def write_changes(changes: RunChanges, out: Path) -> dict[str, Path]:
-    """``custseg compare``'s files: migration, transition matrix and ``changes.json``, atomically."""
-    out = Path(out)
+def figure_inputs(result: RunResult) -> FigureInputs:
+    """What a run's figures are drawn from (its sample, fit, K choice and changes)."""
+    table = result.sample.table
+    gender = resolve_column(_GENDER, table.column_names) if table is not None else None
+    hue = table.column(gender).to_numpy(zero_copy_only=False) if gender else None
+    return FigureInputs(values=result.sample.values, labels=result.sample_labels,
+                        population=result.n_clustered, features=result.features,
+                        names=result.names, segmenter=result.segmenter,
+                        k_selection=result.k_selection, silhouette=result.silhouette_sample,
+                        hue=hue, changes=result.changes, seed=result.config.seed)
+
+
+def write_rejects(rejects: RejectStore, path: Path) -> Path:
+    """``rejected_rows.csv`` from the spilled rejects (one quoting style for the whole file)."""
+    with TableWriter(path, plain=not rejects.structural) as writer:
+        for table in rejects.batches():
+            writer.write(table)
+    return path
+
+
+def write_changes(changes: RunChanges, root: Path) -> dict[str, Path]:
+    """``custseg compare``'s files but ``migration.csv``: transition matrix and ``changes.json``."""
     written: dict[str, Path] = {}
-    with OutputFolder(out) as staging:
-        root = staging.path
-        if changes.migration is not None:
-            written["migration"] = write_csv(changes.migration.table, root / MIGRATION_FILE)
-            written["transitions"] = write_csv(changes.transition_table(), root / TRANSITIONS_FILE)
-        written["changes"] = write_json(changes.to_dict(), root / CHANGES_FILE)
-    return {name: out / path.relative_to(root) for name, path in written.items()}
+    if changes.migration is not None:
+        written["transitions"] = write_csv(changes.transition_table(), root / TRANSITIONS_FILE)
+    written["changes"] = write_json(changes.to_dict(), root / CHANGES_FILE)
+    return written
 
 
 def record_history(result: RunResult) -> RunResult:
@@ -140,41 +145,17 @@ def record_history(result: RunResult) -> RunResult:
     problem is reported in ``result.outputs`` (no ``history`` entry) rather than raised.
     """
     out = result.config.out
-    sizes = result.profiles.sizes  # exact counts, also for streaming runs (labels are a sample there)
     record = run_record(
-        out, input_name=result.validated.source.name, input_sha256=result.validated.source.sha256,
+        out, input_name=result.source.name, input_sha256=result.source.sha256,
         rows_input=result.n_input, rows_clustered=result.n_clustered, rows_rejected=result.n_rejected,
         segment_ids=[int(i) for i in result.segment_ids], segment_names=result.names,
-        segment_sizes=[int(n) for n in sizes], model=MODEL_FILE, seed=result.config.seed,
+        segment_sizes=[int(n) for n in result.sizes], model=MODEL_FILE, seed=result.config.seed,
         previous=None if result.changes is None else result.changes.previous.name)
     try:
         path = record_run(history_dir_for(out), record)
     except (OutputError, OSError):
         return result
     return dataclasses.replace(result, outputs={**result.outputs, "history": path})
-
-
-def write_segment_lists(clustered: CsvTable, result: RunResult, folder: Path) -> dict[str, Path]:
-    """One CSV per segment, ``<segment-slug>.csv``, with that segment's rows of ``clustered``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cluster = clustered.table.column("Cluster")
-    suffix = result.config.output_format
-    out = {}
-    for info in result.segments:
-        rows = clustered.subset(pc.equal(cluster, info.cluster))
-        out[f"segment:{info.slug}"] = write_table(rows, folder / f"{info.slug}.{suffix}")
-    return out
-
-
-def write_table(table: CsvTable, path: Path) -> Path:
-    """Customers as CSV (spreadsheet-safe) or Parquet (typed, compressed), by ``path``'s suffix."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.table, path)
-        return path
-    return write_csv(table, path)
 
 
 def write_k_choice(result: KChoiceResult, out: Path, progress: Progress | None = None

@@ -15,11 +15,9 @@ from pathlib import Path
 import jinja2
 
 from custseg.exceptions import InputFileError, OutputError
+from custseg.report.figures import slug
 from custseg.report.plots import segment_color
-
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "segments.json"
-FIGURES_DIR = "figures"
+from custseg.runfolder import FIGURES_DIR, REPORT_FILE, SUMMARY_FILE
 
 #: Report section of each figure (by file stem or stem prefix) and its caption.
 _FIGURES = (
@@ -57,8 +55,6 @@ def embed_figures(folder: Path, features: list[str]) -> dict[str, list[dict[str,
     """The figures in ``folder`` as ``data:`` URIs, grouped by report section."""
     groups: dict[str, list[dict[str, str]]] = {"exploration": [], "k_choice": [], "map": [],
                                                 "quality": [], "changes": []}
-    from custseg.report.figures import slug
-
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
     order = {f"hist_{slug(f)}": i for i, f in enumerate(features)}  # histograms in feature order
     files.sort(key=lambda p: (order.get(p.stem, len(order)), p.name))
@@ -75,8 +71,6 @@ def embed_figures(folder: Path, features: list[str]) -> dict[str, list[dict[str,
 
 
 def _slug_matches(feature: str, tail: str) -> bool:
-    from custseg.report.figures import slug
-
     return slug(feature) == tail
 
 

@@ -49,10 +49,11 @@ def _sample_note(shown: int, total: int) -> str:
     return f" (random {shown:,} of {total:,})" if shown < total else ""
 
 
-def histogram(ax: Axes, values: np.ndarray, name: str, bins: int | str = "auto") -> Axes:
-    """Histogram of one feature."""
+def histogram(ax: Axes, values: np.ndarray, name: str, bins: int | str = "auto",
+              population: int | None = None) -> Axes:
+    """Histogram of one feature (``population``: the customers ``values`` are a sample of)."""
     ax.hist(values, bins=bins, color=PALETTE[0], edgecolor="white", linewidth=0.5)
-    ax.set_title(f"Distribution of {name}")
+    ax.set_title(f"Distribution of {name}{_sample_note(len(values), population or len(values))}")
     ax.set_xlabel(name)
     ax.set_ylabel("Customers")
     return ax
@@ -60,8 +61,11 @@ def histogram(ax: Axes, values: np.ndarray, name: str, bins: int | str = "auto")
 
 def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str,
                     hue: np.ndarray | None = None, hue_name: str | None = None,
-                    seed: int = 0) -> Axes:
-    """Scatter of two features, coloured by a category (for example Gender) when given."""
+                    seed: int = 0, population: int | None = None) -> Axes:
+    """Scatter of two features, coloured by a category (for example Gender) when given.
+
+    ``population``: the customers ``x`` and ``y`` are a sample of (for the title's note).
+    """
     n = len(x)
     idx = sample_index(n, seed=seed)
     x, y = x[idx], y[idx]
@@ -76,7 +80,7 @@ def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name:
             ax.scatter(x[mask], y[mask], s=14, alpha=0.7, color=PALETTE[i % len(PALETTE)],
                        label=level)
         ax.legend(title=hue_name, frameon=False)
-    ax.set_title(f"{y_name} vs {x_name}{_sample_note(len(idx), n)}")
+    ax.set_title(f"{y_name} vs {x_name}{_sample_note(len(idx), population or n)}")
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     return ax
@@ -104,8 +108,12 @@ def elbow(ax: Axes, ks: Sequence[int], inertias: Sequence[float], chosen_k: int 
 
 def segment_map(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
                 centers: np.ndarray, x_name: str, y_name: str,
-                segment_names: Sequence[str] | None = None, seed: int = 0) -> Axes:
-    """Customers coloured by segment, with each segment's centroid marked (original units)."""
+                segment_names: Sequence[str] | None = None, seed: int = 0,
+                population: int | None = None) -> Axes:
+    """Customers coloured by segment, with each segment's centroid marked (original units).
+
+    ``population``: the customers ``x`` and ``y`` are a sample of (for the title's note).
+    """
     idx = sample_index(len(x), seed=seed)
     k = centers.shape[0]
     names = segment_names or [f"Segment {i}" for i in range(k)]
@@ -115,7 +123,7 @@ def segment_map(ax: Axes, x: np.ndarray, y: np.ndarray, labels: np.ndarray,
                    label=names[s])
     ax.scatter(centers[:, 0], centers[:, 1], marker="X", s=180, color="black",
                edgecolor="white", linewidth=1.2, label="Centroid", zorder=3)
-    ax.set_title(f"Customer segments{_sample_note(len(idx), len(x))}")
+    ax.set_title(f"Customer segments{_sample_note(len(idx), population or len(x))}")
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     # Outside the axes: business names are long and would hide customers.

@@ -1,11 +1,11 @@
 """The :class:`Segmenter` estimator: scaling, K-Means, and stable segment numbering.
 
-Segment numbering rule
-----------------------
-K-Means numbers its clusters arbitrarily, so custseg renumbers them: segment 0 is the largest,
-then by descending size; segments of equal size are ordered by their centroid coordinates
-(first feature first, ascending). The same data therefore gives the same ``Cluster`` column
-whatever the seed, as long as the seeds reach the same partition.
+``Segmenter.fit`` runs the same fit as ``custseg run`` on a matrix held in memory: the scaler
+over fixed blocks of rows, the seeded uniform sample, the K choice (with ``n_clusters="auto"``)
+and the best start on the sample, then Lloyd passes over every row through the in-memory engine
+(:mod:`custseg.segmentation.lloyd`). Segments are numbered by the stable rule there (largest
+first). A fit made elsewhere (a run of any engine) becomes an estimator through
+:meth:`Segmenter.from_centers`.
 """
 
 from __future__ import annotations
@@ -18,49 +18,26 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from custseg.engines.base import KMeansFit
-from custseg.engines.local import fit_kmeans, seed_int
-from custseg.features import make_scaler
-
-
-def chunked_inertia(Z: np.ndarray, centers: np.ndarray, labels: np.ndarray,
-                    chunk: int = 1_000_000) -> float:
-    """Sum of squared distances to the assigned centres, a million rows at a time (flat memory).
-
-    Examples
-    --------
-    >>> chunked_inertia(np.array([[0.0], [2.0]]), np.array([[1.0]]), np.array([0, 0]), chunk=1)
-    2.0
-    """
-    total = 0.0
-    for start in range(0, len(Z), chunk):
-        d = Z[start:start + chunk] - centers[labels[start:start + chunk]]
-        total += float(np.einsum("ij,ij->", d, d))
-    return total
-
+from custseg.config import DEFAULT_SAMPLE_ROWS
+from custseg.engines.memory import MemoryEngine
+from custseg.engines.sample import Reservoir
+from custseg.engines.scan import block_scaler
+from custseg.exceptions import ConfigError
+from custseg.segmentation.kmeans import seed_int
+from custseg.segmentation.lloyd import MAX_ITER, TOL, fit_centroids
+from custseg.segmentation.selection import KSelection, choose_k
 
 #: Centre of an id no segment uses, in a pickled pipeline (scaled units: standard deviations).
 PLACEHOLDER = 1e12
+#: Scalers by the name ``scaling`` takes. Standardising gives income (k$) and a 1-100 score equal
+#: weight in the distance; without it the wider-ranged feature would decide the segments alone.
+SCALINGS = ("standard",)
 
 
-def stable_order(centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Order clusters by descending size, ties by centroid coordinates (ascending).
-
-    Returns the permutation ``order`` such that new segment ``i`` is old cluster ``order[i]``.
-
-    Examples
-    --------
-    >>> stable_order(np.array([[5.0], [1.0], [3.0]]), np.array([0, 1, 1, 2, 2])).tolist()
-    [1, 2, 0]
-    """
-    sizes = np.bincount(labels, minlength=centers.shape[0])
-    keys = [centers[:, j] for j in range(centers.shape[1] - 1, -1, -1)]
-    return np.lexsort([*keys, -sizes])
-
-
-def _kmeans_from_centers(centers: np.ndarray) -> KMeans:
+def kmeans_from_centers(centers: np.ndarray) -> KMeans:
     """A fitted scikit-learn KMeans whose centroids are exactly ``centers``.
 
     Fitting on the centroids themselves, started from them, leaves each centroid in place, so
@@ -78,8 +55,21 @@ def _kmeans_from_centers(centers: np.ndarray) -> KMeans:
     return model
 
 
+class _Labels:
+    """Observer collecting the assignment pass's labels (an estimator keeps every row's)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def observe(self, batch: object) -> None:
+        self.parts.append(batch.labels)
+
+    def labels(self) -> np.ndarray:
+        return np.concatenate(self.parts).astype(np.int32) if self.parts else np.zeros(0, np.int32)
+
+
 class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
-    """Customer segmenter: standardise the features, then K-Means with several k-means++ starts.
+    """Customer segmenter: standardise the features, then K-Means with the best start found.
 
     Follows the scikit-learn estimator contract: ``__init__`` only stores its arguments, ``fit``
     learns, learned state ends in ``_``.
@@ -87,25 +77,27 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_clusters : int or "auto", default 5
-        Number of segments; ``"auto"`` chooses it from the data (:func:`custseg.selection.choose_k`).
+        Number of segments; ``"auto"`` chooses it from the data
+        (:func:`custseg.segmentation.selection.choose_k`), between ``k_min`` and ``k_max``.
     scaling : {"standard"}, default "standard"
         How features are scaled before clustering.
     n_init : int, default 10
-        k-means++ starts; the partition with the lowest inertia is kept.
+        k-means++ starts on the sample; the best one (lowest inertia), refined by random swap,
+        starts the Lloyd iterations on every row.
     max_iter : int, default 300
-        Lloyd iterations per start.
+        Most Lloyd iterations.
     tol : float, default 1e-4
         Convergence tolerance (as scikit-learn's KMeans).
     random_state : int, RandomState or None, default None
-        Seed for the starts.
+        Seed for the sample and the starts.
     k_min, k_max : int, default 2, 10
-        Range of K compared when ``n_clusters="auto"``.
+        Range of K compared when ``n_clusters="auto"``. When the data show no structure
+        (the choice would be K = 1), ``k_min`` segments are fitted.
     min_segment_share : float, default 0.01
         With ``n_clusters="auto"``, a K leaving a segment under this share is not chosen.
     init : array-like of shape (n_clusters, n_features), optional
-        Warm start in the scaled space: skip the k-means++ starts and random swap, run Lloyd
-        on all rows from these centroids. With ``n_clusters="auto"`` on more rows than the K
-        choice samples, the sample's best centroids are used this way.
+        Starting centroids in the scaled space: skip the starts on the sample and run Lloyd on
+        every row from these.
 
     Attributes
     ----------
@@ -116,13 +108,14 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     cluster_centers_ : numpy.ndarray
         Centroids in the scaled space, shape (n_clusters, n_features), in segment order.
     labels_ : numpy.ndarray
-        Segment of each training row.
+        Segment of each training row (absent on an estimator built by :meth:`from_centers`
+        without labels).
     cluster_sizes_ : numpy.ndarray
         Number of training rows per segment.
     inertia_ : float
         Sum of squared scaled distances to the centroids.
     n_iter_ : int
-        Lloyd iterations of the kept start.
+        Lloyd iterations (at least 1).
     k_selection_ : KSelection or None
         The evidence for K when ``n_clusters="auto"``.
 
@@ -138,7 +131,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_clusters: int | str = 5, *, scaling: str = "standard", n_init: int = 10,
-                 max_iter: int = 300, tol: float = 1e-4, random_state=None, k_min: int = 2,
+                 max_iter: int = MAX_ITER, tol: float = TOL, random_state=None, k_min: int = 2,
                  k_max: int = 10, min_segment_share: float = 0.01, init=None) -> None:
         self.n_clusters = n_clusters
         self.scaling = scaling
@@ -163,38 +156,90 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         auto = isinstance(k, str) and k == "auto"
         if not auto and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
             raise ValueError(f"n_clusters must be a whole number >= 1 or 'auto', got {k!r}.")
+        if self.scaling not in SCALINGS:
+            raise ConfigError(f"Unknown scaling {self.scaling!r}. Use one of: {', '.join(SCALINGS)}.")
+        if auto and X.shape[0] < self.k_min:
+            raise ValueError(f"n_samples={X.shape[0]} should be >= k_min={self.k_min}.")
         if not auto and X.shape[0] < k:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={k}.")
         seed = seed_int(self.random_state)
-        self.scaler_ = make_scaler(self.scaling).fit(X)
-        Z = self.scaler_.transform(X)
-        del X  # validate_data's copy: at 10^7 rows, 160 MB the fit does not need
-        self.k_selection_ = None
+        scaler = block_scaler(X)
+        engine = MemoryEngine.from_matrix(X)
+        reservoir = Reservoir(DEFAULT_SAMPLE_ROWS, seed)
+        reservoir.offer(engine.rows, X)
+        sample = scaler.transform(reservoir.sample().values)
+        selection = None
         if auto:
-            from custseg.selection import choose_k
-
-            self.k_selection_ = choose_k(Z, k_min=self.k_min, k_max=self.k_max,
-                                         min_segment_share=self.min_segment_share, seed=seed,
-                                         n_init=self.n_init)
-            k = self.k_selection_.chosen_k
-        init = self.init
-        if init is None and auto and len(Z) > self.k_selection_.sample_size:
-            init = self.k_selection_.sample_centers  # large data: warm start from the sample
-        fit = fit_kmeans(Z, int(k), n_init=self.n_init, seed=seed, max_iter=self.max_iter,
-                         tol=self.tol, init=init)
-        self._set_partition(fit, Z)
+            selection = choose_k(sample, k_min=self.k_min, k_max=self.k_max,
+                                 min_segment_share=self.min_segment_share, seed=seed,
+                                 n_init=self.n_init, n_rows=len(X))
+            k = max(selection.chosen_k, self.k_min)
+        init = None if self.init is None else np.asarray(self.init, dtype=np.float64)
+        fit = fit_centroids(engine, scaler, sample, int(k), selection=selection, init=init,
+                            n_init=self.n_init, seed=seed, max_iter=self.max_iter, tol=self.tol)
+        labels = _Labels()
+        engine.assign(fit.centers, scaler.mean_, scaler.scale_, [labels])
+        self._set_fit(fit.centers, scaler, fit.sizes, fit.inertia, fit.n_iter, labels.labels(),
+                      selection)
         return self
 
-    def _set_partition(self, fit: KMeansFit, Z: np.ndarray) -> None:
-        order = stable_order(fit.centers, fit.labels)
-        centers = np.ascontiguousarray(fit.centers[order])
-        self.kmeans_ = _kmeans_from_centers(centers)
-        # Labels come from the same predict the pickled pipeline uses, so the two always agree.
-        self.labels_ = self.kmeans_.predict(Z).astype(np.int32)
-        self.cluster_centers_ = centers
-        self.cluster_sizes_ = np.bincount(self.labels_, minlength=centers.shape[0])
-        self.inertia_ = chunked_inertia(Z, centers, self.labels_)
-        self.n_iter_ = fit.n_iter
+    @classmethod
+    def from_centers(cls, centers: np.ndarray, scaler: StandardScaler, *,
+                     sizes: np.ndarray | None = None, inertia: float = float("nan"),
+                     n_iter: int = 1, labels: np.ndarray | None = None,
+                     k_selection: KSelection | None = None,
+                     feature_names: list[str] | None = None, **params: object) -> Segmenter:
+        """A fitted Segmenter holding a fit made elsewhere (a run of any engine).
+
+        Parameters
+        ----------
+        centers : numpy.ndarray
+            Centroids in the scaled space, segment order, shape (k, d).
+        scaler : sklearn.preprocessing.StandardScaler
+            Fitted.
+        sizes : numpy.ndarray, optional
+            Training rows per segment.
+        inertia : float, default NaN
+            Training inertia.
+        n_iter : int, default 1
+            Lloyd iterations.
+        labels : numpy.ndarray, optional
+            Segment of each training row (``labels_``), when known.
+        k_selection : KSelection, optional
+            How K was chosen.
+        feature_names : list of str, optional
+            The features' column names (``feature_names_in_``).
+        **params
+            Constructor parameters (``n_init``, ``random_state``...).
+
+        Examples
+        --------
+        >>> scaler = StandardScaler().fit([[0.0], [2.0]])
+        >>> seg = Segmenter.from_centers(np.array([[-1.0], [1.0]]), scaler)
+        >>> seg.predict([[0.2], [1.9]]).tolist()
+        [0, 1]
+        """
+        centers = np.ascontiguousarray(centers, dtype=np.float64)
+        segmenter = cls(int(centers.shape[0]), **params)
+        segmenter.n_features_in_ = int(centers.shape[1])
+        if feature_names is not None:
+            segmenter.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        sizes = np.zeros(len(centers), np.int64) if sizes is None else np.asarray(sizes, np.int64)
+        segmenter._set_fit(centers, scaler, sizes, inertia, n_iter, labels, k_selection)
+        return segmenter
+
+    def _set_fit(self, centers: np.ndarray, scaler: StandardScaler, sizes: np.ndarray,
+                 inertia: float, n_iter: int, labels: np.ndarray | None,
+                 selection: KSelection | None) -> None:
+        self.scaler_ = scaler
+        self.kmeans_ = kmeans_from_centers(np.ascontiguousarray(centers))
+        self.cluster_centers_ = np.ascontiguousarray(centers)
+        self.cluster_sizes_ = np.asarray(sizes, dtype=np.int64)
+        self.inertia_ = float(inertia)
+        self.n_iter_ = max(1, int(n_iter))
+        self.k_selection_ = selection
+        if labels is not None:
+            self.labels_ = np.asarray(labels, dtype=np.int32)
         self.kmeans_.inertia_ = self.inertia_
         self.kmeans_.n_iter_ = self.n_iter_
 
@@ -249,7 +294,7 @@ class Segmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         if segment_ids is not None and not np.array_equal(segment_ids, np.arange(len(segment_ids))):
             centers = np.full((int(np.max(segment_ids)) + 1, self.cluster_centers_.shape[1]), PLACEHOLDER)
             centers[np.asarray(segment_ids)] = self.cluster_centers_
-            kmeans = _kmeans_from_centers(centers)
+            kmeans = kmeans_from_centers(centers)
         return Pipeline([("scaler", scaler), ("kmeans", kmeans)])
 
     def __sklearn_tags__(self):

@@ -1,25 +1,55 @@
-"""In-memory K-Means: k-means++ starts, random swap refinement, Lloyd on all rows.
+"""K-Means on rows held in memory (a run's sample): k-means++ starts, random swap, Lloyd.
 
-1. ``n_init`` k-means++ starts (scikit-learn) on the data, or on a seeded sample of
+1. ``n_init`` k-means++ starts (scikit-learn) on the rows, or on a seeded sample of
    ``FIT_SAMPLE`` rows when there are more; the best start is kept.
-2. Random swap (:mod:`custseg.engines.swap`) moves it out of its local minimum.
-3. Lloyd iterations on every row, started from those centroids, until convergence (few passes,
-   since the centroids are already close).
+2. Random swap (:mod:`custseg.segmentation.swap`) moves it out of its local minimum.
+3. Lloyd iterations on every row given, started from those centroids.
+
+The K choice fits every K this way on its sample; the final fit on every row of a run goes
+through the engine's Lloyd passes (:mod:`custseg.segmentation.lloyd`), started from these
+centroids.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 
-from custseg.engines.base import KMeansFit
-from custseg.engines.swap import random_swap
+from custseg.segmentation.swap import random_swap
 
 #: Above this many rows, starts and swaps run on a seeded sample of this size.
 FIT_SAMPLE = 50_000
+
+
+@dataclass(frozen=True)
+class KMeansFit:
+    """A K-Means partition of rows held in memory, in the scaled feature space.
+
+    Attributes
+    ----------
+    centers : numpy.ndarray
+        Shape (k, n_features): the centroid of each cluster.
+    labels : numpy.ndarray
+        Cluster of each row (int32), indexes ``centers``.
+    inertia : float
+        Sum of squared distances of rows to their centroid.
+    n_iter : int
+        Lloyd iterations of the kept run.
+    """
+
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return int(self.centers.shape[0])
 
 
 def seed_int(seed: int | np.random.RandomState | None) -> int:

@@ -28,59 +28,39 @@ Consensus rule
    of the same extent (structure test below; K = 1 is then chosen unless K is forced);
    ``clear`` when more than half of the voting criteria agree; ``weak`` otherwise.
 
-Structure test: the data and ``GAP_REFERENCES`` uniform reference sets (see the gap statistic)
-are fitted the same way for every K; the data's best silhouette must stand at least
-``STRUCTURE_Z`` standard deviations above the references' best silhouettes.
-
-Gap statistic details: the reference data are uniform in the tighter (smaller-volume) of the
-data's axis-aligned and principal-axes bounding boxes, ``GAP_REFERENCES`` sets. The 1-SE rule is
-applied around the global maximum of the gap ("globalSEmax", Dudoit & Fridlyand 2002): the
-smallest K with gap(K) >= gap(K*) - s(K*). Tibshirani's first-local-maximum variant stops at
-K = 1 on the Mall data, whose gap dips at K = 2..4 before rising to its plateau.
+Gap statistic and structure test: see :mod:`custseg.segmentation.criteria`.
 
 Cost is bounded whatever the number of customers: everything here runs on a seeded sample of
-at most ``SELECTION_SAMPLE`` rows, and the silhouette on at most ``SILHOUETTE_SAMPLE`` of those.
+at most ``SELECTION_SAMPLE`` rows, and the silhouette on at most ``SELECTION_SILHOUETTE_ROWS`` of
+those.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    adjusted_rand_score,
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    pairwise_distances,
-)
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairwise_distances
 from threadpoolctl import threadpool_limits
 
 from custseg.config import DEFAULT_K_MAX, DEFAULT_K_MIN, DEFAULT_MIN_SEGMENT_SHARE, check_k_range
-from custseg.engines.local import fit_kmeans
-from custseg.engines.swap import assign, random_swap
 from custseg.exceptions import ConfigError
-from custseg.metrics import silhouette_from_distances, simplified_silhouette
+from custseg.segmentation.criteria import (
+    STRUCTURE_Z,
+    compare_with_uniform,
+    knee_of,
+    selection_sample,
+    stability,
+)
+from custseg.segmentation.kmeans import fit_kmeans
+from custseg.segmentation.metrics import silhouette_from_distances
+from custseg.segmentation.swap import random_swap
 
-#: Rows used for choosing K (a seeded uniform sample above this).
-SELECTION_SAMPLE = 5_000
-#: Rows of the selection sample used for the silhouette (the same rows for every K).
-SILHOUETTE_SAMPLE = 3_000
-#: Uniform reference data sets for the gap statistic and the structure test.
-GAP_REFERENCES = 10
-#: Rows of the selection sample used for the gap statistic and the structure test.
-GAP_SAMPLE = 2_000
-#: The data's best silhouette must stand this many standard deviations above uniform
-#: references' for the data to count as clustered. Uniform noise scores about 0 (at most 4.8 in
-#: 80 trials, 1 to 5 dimensions); the Mall data scores 7 to 15, Fränti's s4 (heavy overlap) 7.
-STRUCTURE_Z = 5.0
-#: Pairs of subsample fits for the stability score.
-STABILITY_PAIRS = 3
-#: Share of the selection sample in each stability subsample.
-STABILITY_FRACTION = 0.8
+#: Rows of the selection sample the silhouette of each K is computed on (the same rows for every
+#: K; one distance matrix of this size serves them all).
+SELECTION_SILHOUETTE_ROWS = 3_000
 
 CRITERIA = ("elbow", "silhouette", "calinski_harabasz", "davies_bouldin", "gap")
 CRITERION_LABELS = {
@@ -175,141 +155,6 @@ def _num(value: object) -> float | None:
     return None if np.isnan(value) else round(value, 6)
 
 
-def selection_sample(Z: np.ndarray, seed: int, size: int = SELECTION_SAMPLE) -> np.ndarray:
-    """The rows K is chosen on: all of ``Z``, or a seeded uniform sample of ``size`` rows."""
-    if len(Z) <= size:
-        return Z
-    rng = np.random.default_rng([seed, 1])
-    return Z[np.sort(rng.choice(len(Z), size=size, replace=False))]
-
-
-def reference_box(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Uniform reference frame for the gap statistic: (rotation, low, high).
-
-    The tighter of the axis-aligned and the principal-axes bounding boxes: the reference that
-    looks most like the data without clusters.
-    """
-    d = Z.shape[1]
-    mean = Z.mean(axis=0)
-    _, _, vt = np.linalg.svd(Z - mean, full_matrices=False)
-    best = None
-    for rotation in (np.eye(d), vt.T):
-        R = (Z - mean) @ rotation
-        low, high = R.min(axis=0), R.max(axis=0)
-        volume = float(np.sum(np.log(np.maximum(high - low, 1e-12))))
-        if best is None or volume < best[0] - 1e-9:
-            best = (volume, rotation, low, high)
-    _, rotation, low, high = best
-    return rotation, low + 0, high + 0
-
-
-#: k-means++ starts and Lloyd iterations of the quick fits behind the gap statistic, the
-#: structure test and the stability score.
-QUICK_N_INIT = 2
-QUICK_MAX_ITER = 30
-
-
-def _quick_fit(X: np.ndarray, k: int, seed: int) -> KMeans | None:
-    if k == 1:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Few iterations suffice: inertia settles long before Lloyd's tolerance on uniform data.
-        return KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER, random_state=seed).fit(X)
-
-
-@dataclass(frozen=True)
-class NullComparison:
-    """The data against uniform reference data of the same extent.
-
-    Attributes
-    ----------
-    gap, gap_se : dict of int to float
-        Gap statistic and its standard error per K.
-    structure_z : float
-        How far the data's best silhouette stands above the references' best silhouettes, in
-        standard deviations (a t-like score; below ``STRUCTURE_Z`` means no structure).
-    """
-
-    gap: dict[int, float]
-    gap_se: dict[int, float]
-    structure_z: float
-
-
-def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], k_min: int, seed: int,
-                         n_refs: int = GAP_REFERENCES) -> NullComparison:
-    """Fit the data and ``n_refs`` uniform reference sets the same (quick) way and compare.
-
-    Two comparisons come from the same reference fits. The gap statistic (Tibshirani et al.
-    2001) compares log inertia per K, the data's taken at its best centroids ``centers[k]``.
-    The structure test compares the best (simplified) silhouette over K: data without clusters (uniform
-    noise) score like their references, clustered data far above them. For it the data are
-    fitted exactly as the references, so a better optimiser on one side cannot fake structure.
-    """
-    ks = sorted(centers)
-    G = selection_sample(Z, seed, GAP_SAMPLE)
-    rng = np.random.default_rng([seed, 2])
-    rotation, low, high = reference_box(G)
-    mean = G.mean(axis=0)
-    scored = [k for k in ks if k >= max(k_min, 2)]
-
-    def profile(X: np.ndarray, fit_seed: int) -> tuple[np.ndarray, float]:
-        log_w = np.empty(len(ks))
-        best_sil = -1.0
-        for i, k in enumerate(ks):
-            model = _quick_fit(X, k, fit_seed)
-            inertia = (float(((X - X.mean(axis=0)) ** 2).sum()) if model is None
-                       else float(model.inertia_))
-            log_w[i] = np.log(max(inertia, 1e-300))
-            if k in scored and model is not None:
-                best_sil = max(best_sil, simplified_silhouette(X, model.cluster_centers_,
-                                                               model.labels_))
-        return log_w, best_sil
-
-    _, sil_data = profile(G, seed)
-    log_data = np.log([max(assign(G, centers[k])[1], 1e-300) for k in ks])
-    log_ref = np.empty((n_refs, len(ks)))
-    sil_ref = np.empty(n_refs)
-    for b in range(n_refs):
-        ref = rng.uniform(low, high, size=G.shape) @ rotation.T + mean
-        log_ref[b], sil_ref[b] = profile(ref, seed + b + 1)
-    gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
-    se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}
-    spread = max(float(sil_ref.std()) * np.sqrt(1 + 1 / n_refs), 1e-3)
-    z = (sil_data - float(sil_ref.mean())) / spread if scored else 0.0
-    return NullComparison(gap, se, float(z))
-
-
-def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) -> float:
-    """Mean adjusted Rand index between fits on pairs of seeded 80% subsamples."""
-    rng = np.random.default_rng([seed, 3, k])
-    m = max(k, int(STABILITY_FRACTION * len(Z)))
-    scores = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for p in range(pairs):
-            labels = []
-            for side in range(2):
-                idx = rng.choice(len(Z), size=m, replace=False)
-                model = KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER,
-                               random_state=seed + 2 * p + side).fit(Z[idx])
-                labels.append(model.predict(Z))
-            scores.append(adjusted_rand_score(*labels))
-    return float(np.mean(scores))
-
-
-def knee_of(ks: list[int], inertias: list[float]) -> int | None:
-    """The knee of a decreasing convex inertia curve (``kneed``), or ``None``."""
-    from kneed import KneeLocator
-
-    if len(ks) < 3:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        knee = KneeLocator(ks, inertias, curve="convex", direction="decreasing").knee
-    return None if knee is None else int(knee)
-
-
 def choose_k(
     Z: np.ndarray,
     *,
@@ -373,7 +218,7 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
     distinct = len(np.unique(S, axis=0))
     top = min(k_max, distinct, len(S) - 1)
     ks = list(range(1, max(top, 1) + 1))
-    sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SILHOUETTE_SAMPLE]
+    sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SELECTION_SILHOUETTE_ROWS]
     sil_distances = pairwise_distances(S[sil_rows])  # once, for every K
     rows = []
     centers: dict[int, np.ndarray] = {}

@@ -22,7 +22,7 @@ Re-fit when any of these holds, otherwise keep the previous model and re-score n
 - more than 5% (``ATYPICAL_MAX``) of the customers are atypical under the previous model (farther
   from their segment's centroid than that segment's threshold, the 99th percentile of its training
   distances, so about 1% when nothing changed): the old segments no longer describe them;
-- a segment is new or retired (:mod:`custseg.tracking`): the structure changed;
+- a segment is new or retired (:mod:`custseg.tracking.matching`): the structure changed;
 - a segment's share of customers moved by more than 5 percentage points (``SHARE_SHIFT_MAX``).
 """
 
@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from custseg.engines.kernels import distances_to, nearest, scaled, single_blas
 from custseg.exceptions import ConfigError, DataValidationError
 
 if TYPE_CHECKING:
-    from custseg.tracking import SegmentMatch
+    from custseg.tracking.matching import SegmentMatch
 
 #: Share given to an empty bin (one customer in ten thousand) so ln(a / e) stays finite.
 EPSILON = 1e-4
@@ -305,7 +306,7 @@ def recommend(psi_by_feature: Mapping[str, float] | pd.DataFrame, size_changes: 
     atypical_share : float, optional
         Share (0..1) of new customers atypical under the previous model (:func:`atypical_share`).
     match : SegmentMatch, optional
-        Segment matching (:func:`custseg.tracking.match_segments`); new or retired segments
+        Segment matching (:func:`custseg.tracking.matching.match_segments`); new or retired segments
         call for a re-fit.
     names : mapping of int to str, optional
         Segment names by id for the reasons; default ``segment <id>``.
@@ -364,3 +365,47 @@ def recommend(psi_by_feature: Mapping[str, float] | pd.DataFrame, size_changes: 
     if refit:
         return Recommendation(REFIT, tuple(refit))
     return Recommendation(KEEP, tuple(keep))
+
+
+class AtypicalCounter:
+    """How many customers of a later run are atypical under the previous model: farther from
+    their nearest previous centroid than that segment's distance threshold. Counted batch by
+    batch over every customer (:meth:`count`).
+
+    Parameters
+    ----------
+    mean, scale : numpy.ndarray
+        The previous model's scaler.
+    centers : numpy.ndarray
+        Its centroids in its scaled space.
+    thresholds : numpy.ndarray
+        Its segments' distance thresholds.
+
+    Examples
+    --------
+    >>> counter = AtypicalCounter(np.zeros(1), np.ones(1), np.array([[0.0], [10.0]]), np.array([1.0, 1.0]))
+    >>> counter.count(np.array([[0.5], [3.0], [10.0], [12.0]]))
+    >>> counter.share
+    0.5
+    """
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, centers: np.ndarray,
+                 thresholds: np.ndarray) -> None:
+        self.mean, self.scale = mean, scale
+        self.centers, self.thresholds = np.asarray(centers, float), np.asarray(thresholds, float)
+        self.atypical = 0
+        self.n = 0
+
+    def count(self, values: np.ndarray) -> None:
+        """Count customers (feature values in original units)."""
+        Z = scaled(values, self.mean, self.scale)
+        with single_blas():
+            labels, _ = nearest(Z, self.centers)
+        distance = distances_to(Z, self.centers, labels)
+        self.atypical += int((distance > self.thresholds[labels]).sum())
+        self.n += len(values)
+
+    @property
+    def share(self) -> float:
+        """Share of the customers counted that are atypical (NaN before any)."""
+        return self.atypical / self.n if self.n else float("nan")

@@ -236,21 +236,6 @@ def read_history(history_dir: str | os.PathLike[str], *, notes: list[str] | None
     return records
 
 
-def find_run(records: Sequence[Mapping[str, object]], run: str | os.PathLike[str]) -> dict | None:
-    """The latest record of the run folder ``run`` (its name), or None.
-
-    Examples
-    --------
-    >>> find_run([{"run": "a", "k": 4}, {"run": "a", "k": 5}], "x/a")
-    {'run': 'a', 'k': 5}
-    """
-    name = Path(run).name
-    for record in reversed(records):
-        if record.get("run") == name:
-            return dict(record)
-    return None
-
-
 def _get(record: Mapping[str, object], *keys: str) -> object:
     value: object = record
     for key in keys:

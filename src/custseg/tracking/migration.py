@@ -1,11 +1,15 @@
-"""Who moved where between two runs: per-customer migration, transition matrix, biggest moves.
+"""Who moved where between two runs: transitions counted customer by customer, in batches.
 
-Customers are joined on their id, compared as text (ids are cells as read, so ``0001`` and ``1``
-are different customers). Segments are given as *stable ids* (:mod:`custseg.tracking`): a
-customer whose previous and new segment have the same id stayed in the same segment.
+The previous run's customers are held as sorted 64-bit id keys with their segment
+(:class:`PreviousCustomers`, 12 bytes a customer; keys as :func:`custseg.io.ids.id_keys` makes
+them: plain integer ids exactly, other ids as trimmed text, hashed). The later run's customers
+stream past a :class:`MigrationCounter` batch by batch, during its assignment pass or while its
+clustered file is read: each is looked up, counted in the transition matrix, and (when a writer
+is given) written to ``migration.csv`` with its previous and new segment, in the later run's
+order. Memory does not grow with the later run.
 
-Everything is vectorised (one Arrow hash pass over both runs' ids, one ``bincount``): about 1.5 s per
-million customers on one core, memory a small multiple of the id columns.
+Segments are *stable ids* (:mod:`custseg.tracking.matching`): a customer whose previous and new
+segment have the same id stayed in the same segment.
 """
 
 from __future__ import annotations
@@ -19,40 +23,85 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.exceptions import DataValidationError
+from custseg.io.csvsafe import TableWriter
+from custseg.io.ids import id_keys
 
 ID_COLUMN = "customer_id"
 PREVIOUS_COLUMN = "previous_segment"
 NEW_COLUMN = "new_segment"
 
 
-@dataclass(frozen=True, eq=False)
+def customer_keys(ids: pa.Array | pa.ChunkedArray | None, rows: np.ndarray) -> np.ndarray:
+    """64-bit keys of customers: of their ids (as trimmed text, or typed integers), or of their
+    row numbers when the run had no id column."""
+    if ids is None:
+        return np.asarray(rows, dtype=np.uint64)
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    if not pa.types.is_integer(ids.type):
+        ids = pc.utf8_trim_whitespace(pc.cast(ids, pa.string()))
+    if ids.null_count:
+        raise DataValidationError(f"{ids.null_count} customer(s) have no id: every customer needs "
+                                  "an id to be followed across runs.")
+    return id_keys(ids)
+
+
+def id_text(ids: pa.Array | pa.ChunkedArray | None, rows: np.ndarray) -> pa.Array:
+    """Customer ids as text (row numbers when there is no id column), for ``migration.csv``."""
+    if ids is None:
+        return pc.cast(pa.array(np.asarray(rows, dtype=np.int64)), pa.string())
+    return pc.utf8_trim_whitespace(pc.cast(ids, pa.string()))
+
+
+class PreviousCustomers:
+    """The previous run's customers: sorted id keys and each one's segment (stable id).
+
+    Examples
+    --------
+    >>> prev = PreviousCustomers(id_keys(pa.array(["a", "b", "c"])), np.array([0, 1, 2]))
+    >>> at = prev.lookup(id_keys(pa.array(["c", "x"])))
+    >>> prev.labels[at[0]].item(), at[1].item()
+    (2, -1)
+    """
+
+    def __init__(self, keys: np.ndarray, labels: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.asarray(keys, dtype=np.uint64)[order]
+        self.labels = np.asarray(labels, dtype=np.int64)[order]
+        if len(self.keys) > 1 and np.any(self.keys[1:] == self.keys[:-1]):
+            raise DataValidationError("A customer id appears more than once in the previous run: "
+                                      "ids must be unique to follow customers across runs.")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Position of each key in the sorted :attr:`keys` (and :attr:`labels`); -1 for a customer
+        the previous run did not have."""
+        if len(self.keys) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[pos] == keys, pos, -1).astype(np.int64)
+
+
+@dataclass(frozen=True)
 class Migration:
     """Customers of two runs, joined on their id.
 
     Attributes
     ----------
-    table : pandas.DataFrame
-        One row per customer present in both runs, in the new run's order: ``customer_id``
-        (text), ``previous_segment``, ``new_segment`` (int64). This is ``migration.csv``.
-    n_new : int
-        Customers only in the new run.
-    n_departed : int
-        Customers only in the previous run.
+    n_both, n_moved, n_new, n_departed : int
+        Customers in both runs, of those whose segment id changed, only in the new run, only in
+        the previous run.
+    transitions : TransitionMatrix
+        Customers per (previous segment, new segment).
     """
 
-    table: pd.DataFrame
+    n_both: int
+    n_moved: int
     n_new: int
     n_departed: int
-
-    @property
-    def n_both(self) -> int:
-        """Customers present in both runs."""
-        return len(self.table)
-
-    @property
-    def n_moved(self) -> int:
-        """Customers present in both runs whose segment id changed."""
-        return int((self.table[PREVIOUS_COLUMN] != self.table[NEW_COLUMN]).sum())
+    transitions: TransitionMatrix
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,151 +129,113 @@ class TransitionMatrix:
         return 100.0 * same / total if total else float("nan")
 
 
-IdsLike = Sequence | np.ndarray | pd.Series | pd.Index | pa.Array | pa.ChunkedArray
-
-
-def _as_text(ids: IdsLike, which: str) -> pa.Array:
-    """Customer ids as one Arrow text array (numbers become their decimal text)."""
-    if isinstance(ids, pa.ChunkedArray):
-        array = ids.combine_chunks()
-    elif isinstance(ids, pa.Array):
-        array = ids
-    else:
-        try:
-            array = pa.array(ids if isinstance(ids, pd.Series | pd.Index) else np.asarray(ids))
-        except (pa.ArrowException, ValueError, TypeError):  # mixed types: let pandas write each
-            array = pa.array(pd.Series(np.asarray(ids, dtype=object)).astype("str"))
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    if array.null_count:
-        raise DataValidationError(f"The {which} run has {array.null_count} missing customer id(s): "
-                                  "every customer needs an id to be followed across runs.")
-    return pc.cast(array, pa.large_string())
-
-
-def _labels(labels: Sequence | np.ndarray, n: int, which: str) -> np.ndarray:
-    values = np.asarray(labels)
-    if values.ndim != 1 or len(values) != n:
-        raise DataValidationError(f"The {which} run has {n} customer ids but {len(values)} segment labels: "
-                                  "give one label per customer.")
-    if values.size and not np.issubdtype(values.dtype, np.integer):
-        raise DataValidationError(f"The {which} run's segment labels must be whole numbers "
-                                  f"(segment ids), got {values.dtype}.")
-    return values.astype(np.int64, copy=False)
-
-
-def _check_unique(codes: np.ndarray, dictionary: pa.Array, size: int, which: str) -> None:
-    counts = np.bincount(codes, minlength=size)
-    if codes.size and counts.max() > 1:
-        first = dictionary[int(np.argmax(counts > 1))].as_py()
-        raise DataValidationError(f"Customer id {first!r} appears more than once in the {which} run: "
-                                  "ids must be unique to follow customers across runs.")
-
-
-def migration_table(prev_ids: IdsLike, prev_labels: Sequence | np.ndarray, new_ids: IdsLike,
-                    new_labels: Sequence | np.ndarray) -> Migration:
-    """Previous and new segment of every customer present in both runs.
-
-    Parameters
-    ----------
-    prev_ids, new_ids : array-like
-        Customer ids of each run, compared as text (numbers become their decimal text); unique
-        within a run.
-    prev_labels, new_labels : array-like of int
-        Segment (stable) id of each customer, aligned with the ids.
-
-    Returns
-    -------
-    Migration
-        The joined table (new run's order) and the counts of new and departed customers.
-
-    Raises
-    ------
-    DataValidationError
-        If ids and labels differ in length, an id is missing or repeats, or labels are not
-        whole numbers.
+def transition_matrix(counts: np.ndarray, prev_segments: Sequence[int], new_segments: Sequence[int]
+                      ) -> TransitionMatrix:
+    """A transition matrix from counts per (previous position, new position).
 
     Examples
     --------
-    >>> m = migration_table(["a", "b", "c"], [0, 1, 1], ["d", "c", "a"], [2, 0, 0])
-    >>> m.table.to_dict("list")
-    {'customer_id': ['c', 'a'], 'previous_segment': [1, 0], 'new_segment': [0, 0]}
-    >>> m.n_new, m.n_departed
-    (1, 1)
+    >>> t = transition_matrix(np.array([[1, 0, 0], [1, 1, 0]]), [0, 1], [0, 1, 2])
+    >>> t.percent.to_numpy().tolist()
+    [[100.0, 0.0, 0.0], [50.0, 50.0, 0.0]]
     """
-    prev_text, new_text = _as_text(prev_ids, "previous"), _as_text(new_ids, "new")
-    prev_values = _labels(prev_labels, len(prev_text), "previous")
-    new_values = _labels(new_labels, len(new_text), "new")
-    # One hash pass over both runs' ids: equal ids get equal codes (Arrow, multi-million rows/s).
-    encoded = pa.chunked_array([prev_text, new_text], type=pa.large_string()).combine_chunks() \
-        .dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    size = len(encoded.dictionary)
-    prev_codes, new_codes = codes[:len(prev_text)], codes[len(prev_text):]
-    _check_unique(prev_codes, encoded.dictionary, size, "previous")
-    _check_unique(new_codes, encoded.dictionary, size, "new")
-    row_of = np.full(size, -1, dtype=np.int64)
-    row_of[prev_codes] = np.arange(len(prev_codes))
-    position = row_of[new_codes]  # previous row of each new customer; -1 = new customer
-    both = position >= 0
-    table = pd.DataFrame({
-        ID_COLUMN: new_text.filter(pa.array(both)).to_pandas().astype("str"),
-        PREVIOUS_COLUMN: prev_values[position[both]],
-        NEW_COLUMN: new_values[both],
-    })
-    n_both = int(both.sum())
-    return Migration(table, n_new=len(new_text) - n_both, n_departed=len(prev_text) - n_both)
-
-
-def transition_matrix(migration: Migration | pd.DataFrame, prev_segments: Sequence[int],
-                      new_segments: Sequence[int]) -> TransitionMatrix:
-    """Count customers per (previous segment, new segment).
-
-    Parameters
-    ----------
-    migration : Migration or pandas.DataFrame
-        Output of :func:`migration_table` (or its ``table``).
-    prev_segments, new_segments : sequence of int
-        Every segment id of each run, in the order rows and columns should have.
-
-    Returns
-    -------
-    TransitionMatrix
-
-    Raises
-    ------
-    DataValidationError
-        If a customer's segment is not in the lists given.
-
-    Examples
-    --------
-    >>> m = migration_table(["a", "b", "c"], [0, 1, 1], ["a", "b", "c"], [0, 0, 1])
-    >>> t = transition_matrix(m, [0, 1], [0, 1, 2])
-    >>> t.counts.to_numpy().tolist(), t.percent.to_numpy().tolist()
-    ([[1, 0, 0], [1, 1, 0]], [[100.0, 0.0, 0.0], [50.0, 50.0, 0.0]])
-    """
-    table = migration.table if isinstance(migration, Migration) else migration
     prev_axis = pd.Index([int(i) for i in prev_segments], name=PREVIOUS_COLUMN)
     new_axis = pd.Index([int(i) for i in new_segments], name=NEW_COLUMN)
     for axis, which in ((prev_axis, "previous"), (new_axis, "new")):
         if axis.has_duplicates:
             raise DataValidationError(f"The {which} segment ids repeat an id: {list(axis)}.")
-    rows = prev_axis.get_indexer(table[PREVIOUS_COLUMN].to_numpy())
-    cols = new_axis.get_indexer(table[NEW_COLUMN].to_numpy())
-    for found, column, axis, which in ((rows, PREVIOUS_COLUMN, prev_axis, "previous"),
-                                       (cols, NEW_COLUMN, new_axis, "new")):
-        if (found < 0).any():
-            unknown = table[column].to_numpy()[found < 0][0]
-            raise DataValidationError(f"A customer is in {which} segment {unknown}, which is not among the "
-                                      f"{which} segments {list(axis)}.")
-    k_prev, k_new = len(prev_axis), len(new_axis)
-    flat = np.bincount(rows.astype(np.int64) * k_new + cols, minlength=k_prev * k_new)
-    counts = pd.DataFrame(flat.reshape(k_prev, k_new).astype(np.int64), index=prev_axis, columns=new_axis)
-    totals = counts.sum(axis=1).to_numpy()
+    frame = pd.DataFrame(np.asarray(counts, dtype=np.int64), index=prev_axis, columns=new_axis)
+    totals = frame.sum(axis=1).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        percent = pd.DataFrame(100.0 * counts.to_numpy() / totals[:, None], index=prev_axis,
+        percent = pd.DataFrame(100.0 * frame.to_numpy() / totals[:, None], index=prev_axis,
                                columns=new_axis)
-    return TransitionMatrix(counts, percent)
+    return TransitionMatrix(frame, percent)
+
+
+class MigrationCounter:
+    """Counts where the previous run's customers went, batch by batch (see the module notes).
+
+    Parameters
+    ----------
+    previous : PreviousCustomers
+        The previous run's customers.
+    previous_ids : sequence of int
+        The previous run's segment ids (rows of the matrix).
+    new_ids : sequence of int
+        The later run's segment ids (columns).
+    writer : TableWriter, optional
+        Where to write ``migration.csv`` (customer id, previous and new segment).
+
+    Examples
+    --------
+    >>> prev = PreviousCustomers(id_keys(pa.array(["a", "b", "c"])), np.array([0, 1, 1]))
+    >>> counter = MigrationCounter(prev, [0, 1], [0, 1, 2])
+    >>> counter.count(pa.array(["d", "c", "a"]), np.array([5, 6, 7]), np.array([2, 0, 0]))
+    >>> m = counter.result()
+    >>> m.n_both, m.n_moved, m.n_new, m.n_departed, m.transitions.counts.to_numpy().tolist()
+    (2, 1, 1, 1, [[1, 0, 0], [1, 0, 0]])
+    """
+
+    def __init__(self, previous: PreviousCustomers, previous_ids: Sequence[int],
+                 new_ids: Sequence[int], writer: TableWriter | None = None) -> None:
+        self.previous = previous
+        self.previous_ids = [int(i) for i in previous_ids]
+        self.new_ids = [int(i) for i in new_ids]
+        self._row = _positions(self.previous_ids, "previous")
+        self._col = _positions(self.new_ids, "new")
+        self.counts = np.zeros((len(self.previous_ids), len(self.new_ids)), dtype=np.int64)
+        self.seen = np.zeros(len(previous), dtype=bool)
+        self.n_new = 0
+        self.writer = writer
+
+    def count(self, ids: pa.Array | pa.ChunkedArray | None, rows: np.ndarray,
+              segments: np.ndarray) -> None:
+        """Count customers of the later run: their ids (None: row numbers), rows and segment ids."""
+        at = self.previous.lookup(customer_keys(ids, rows))
+        both = at >= 0
+        repeated = both.any() and (self.seen[at[both]].any() or len(np.unique(at[both])) < both.sum())
+        if repeated:
+            raise DataValidationError("A customer id appears more than once in the later run: ids "
+                                      "must be unique to follow customers across runs.")
+        self.seen[at[both]] = True
+        self.n_new += int((~both).sum())
+        previous = self.previous.labels[at[both]]
+        new = np.asarray(segments, dtype=np.int64)[both]
+        r, c = _index(self._row, previous, "previous"), _index(self._col, new, "new")
+        shape = self.counts.shape
+        self.counts += np.bincount(r * shape[1] + c, minlength=shape[0] * shape[1]).reshape(shape)
+        if self.writer is not None:
+            text = id_text(ids, rows).filter(pa.array(both)) if len(both) else pa.array([], pa.string())
+            self.writer.write(pa.table({ID_COLUMN: text, PREVIOUS_COLUMN: pa.array(previous),
+                                        NEW_COLUMN: pa.array(new)}))
+
+    def result(self) -> Migration:
+        """The counts so far (call after the last batch)."""
+        n_both = int(self.counts.sum())
+        same = sum(int(self.counts[r, c]) for r, p in enumerate(self.previous_ids)
+                   for c, n in enumerate(self.new_ids) if p == n)
+        return Migration(n_both=n_both, n_moved=n_both - same, n_new=self.n_new,
+                         n_departed=int(len(self.previous) - self.seen.sum()),
+                         transitions=transition_matrix(self.counts, self.previous_ids, self.new_ids))
+
+
+def _positions(ids: Sequence[int], which: str) -> np.ndarray:
+    """Lookup table: segment id -> its position (-1 for an id not there)."""
+    if len(set(ids)) != len(ids):
+        raise DataValidationError(f"The {which} segment ids repeat an id: {list(ids)}.")
+    table = np.full(max(ids, default=0) + 1, -1, dtype=np.int64)
+    table[list(ids)] = np.arange(len(ids))
+    return table
+
+
+def _index(table: np.ndarray, values: np.ndarray, which: str) -> np.ndarray:
+    inside = (values >= 0) & (values < len(table))
+    out = np.where(inside, table[np.where(inside, values, 0)], -1)
+    if (out < 0).any():
+        unknown = int(values[out < 0][0])
+        raise DataValidationError(f"A customer is in {which} segment {unknown}, which is not among "
+                                  f"the {which} segments {np.flatnonzero(table >= 0).tolist()}.")
+    return out
 
 
 def _customers(n: int) -> str:
@@ -252,8 +263,7 @@ def biggest_moves(counts: pd.DataFrame | TransitionMatrix, names_prev: Mapping[i
 
     Examples
     --------
-    >>> t = transition_matrix(migration_table(list("abcd"), [0, 0, 0, 1], list("abcd"), [1, 1, 0, 0]),
-    ...                       [0, 1], [0, 1])
+    >>> t = transition_matrix(np.array([[1, 2], [1, 0]]), [0, 1], [0, 1])
     >>> names = {0: "Average", 1: "High income · Low spending"}
     >>> for sentence in biggest_moves(t, names, names):
     ...     print(sentence)

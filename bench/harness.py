@@ -1,0 +1,68 @@
+"""What every benchmark shares: paths, whole-process timing, the machine's description, and the
+generated data sets (cached in bench/data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MiB). Raises if it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env or dict(os.environ))
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def machine() -> str:
+    """Machine, versions and date, as a markdown list."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    packages = ", ".join(f"{p} {version(p)}" for p in
+                         ("custseg", "numpy", "pandas", "pyarrow", "scikit-learn", "matplotlib"))
+    return "\n".join([
+        f"- Date: {dt.date.today().isoformat()}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; RAM {mem:.0f} GiB; {platform.system()} "
+        f"{platform.release()}",
+        f"- Python {platform.python_version()}; {packages}",
+    ])
+
+
+def ensure_data(n: int, suffix: str = ".csv") -> Path:
+    """Generated Mall-like customers (cached in bench/data)."""
+    from generate import write
+
+    path = DATA / f"customers_{label(n)}{suffix}"
+    if not path.exists():
+        write(n, path)
+    return path
+
+
+def label(n: int) -> str:
+    exponent = len(str(n)) - 1
+    return f"1e{exponent}" if n == 10**exponent else str(n)

@@ -1,0 +1,130 @@
+"""``custseg run``, ``custseg choose-k`` and ``custseg report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custseg.cli import console
+from custseg.cli.app import (
+    BatchRowsOpt,
+    ColumnMapOpt,
+    EngineOpt,
+    FeaturesOpt,
+    FormatOpt,
+    IdOpt,
+    InputArg,
+    KMaxOpt,
+    KMinOpt,
+    KOpt,
+    MemoryOpt,
+    MinShareOpt,
+    NamesOpt,
+    OnInvalidOpt,
+    OutOpt,
+    OutputFormatOpt,
+    PreviousOpt,
+    QuietOpt,
+    SeedOpt,
+    TracebackOpt,
+    app,
+    build_config,
+    handles_errors,
+    out_console,
+    progress_for,
+)
+from custseg.config import (
+    DEFAULT_K,
+    DEFAULT_K_MAX,
+    DEFAULT_K_MIN,
+    DEFAULT_MIN_SEGMENT_SHARE,
+    DEFAULT_OUT,
+    DEFAULT_SEED,
+)
+
+
+@app.command()
+@handles_errors
+def run(
+    input: InputArg = None,
+    features: FeaturesOpt = None,
+    k: KOpt = str(DEFAULT_K),
+    k_min: KMinOpt = DEFAULT_K_MIN,
+    k_max: KMaxOpt = DEFAULT_K_MAX,
+    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
+    out: OutOpt = DEFAULT_OUT,
+    seed: SeedOpt = DEFAULT_SEED,
+    id_column: IdOpt = None,
+    format: FormatOpt = None,
+    column_map: ColumnMapOpt = None,
+    on_invalid: OnInvalidOpt = "reject",
+    names: NamesOpt = None,
+    previous: PreviousOpt = None,
+    output_format: OutputFormatOpt = "csv",
+    engine: EngineOpt = "auto",
+    memory_budget: MemoryOpt = "2GB",
+    batch_rows: BatchRowsOpt = None,
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Segment customers: choose K, fit, name and profile the segments, write data, model and report."""
+    from custseg.pipeline import run as run_pipeline
+
+    config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
+                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
+                          on_invalid=on_invalid, names=names, previous=previous, engine=engine,
+                          memory_budget=memory_budget, output_format=output_format,
+                          batch_rows=batch_rows)
+    with progress_for(quiet) as progress:
+        result = run_pipeline(config, progress=progress)
+    if not quiet:
+        console.print_run_summary(out_console, result)
+
+
+@app.command("choose-k")
+@handles_errors
+def choose_k(
+    input: InputArg = None,
+    features: FeaturesOpt = None,
+    k_min: KMinOpt = DEFAULT_K_MIN,
+    k_max: KMaxOpt = DEFAULT_K_MAX,
+    min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures and "
+                                      "k_selection.json.")] = DEFAULT_OUT / "k_selection",
+    seed: SeedOpt = DEFAULT_SEED,
+    id_column: IdOpt = None,
+    format: FormatOpt = None,
+    column_map: ColumnMapOpt = None,
+    on_invalid: OnInvalidOpt = "reject",
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Compare K = 1..k-max with five criteria, choose K, and explain the choice."""
+    from custseg.pipeline import evaluate_k
+
+    config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
+                          min_segment_share=min_segment_share, out=out, seed=seed, format=format,
+                          on_invalid=on_invalid)
+    with progress_for(quiet) as progress:
+        result = evaluate_k(config, progress=progress)
+    if not quiet:
+        console.print_k_selection(out_console, result.k_selection)
+        console.print_outputs(out_console, result.config.out, result.outputs)
+
+
+@app.command()
+@handles_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Output folder of a `custseg run`.",
+                                            metavar="RUN_DIR")],
+    quiet: QuietOpt = False,
+    traceback: TracebackOpt = False,
+) -> None:
+    """Rebuild report.html in a run folder from its segments.json and figures."""
+    from custseg.report.html import rebuild_report
+
+    path = rebuild_report(run_dir)
+    if not quiet:
+        out_console.print(f"Report written: {path}", markup=False)

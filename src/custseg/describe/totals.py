@@ -1,0 +1,125 @@
+"""Per-segment aggregates of every valid row, counted during the assignment pass.
+
+:class:`SegmentTotals` is an observer of :meth:`custseg.engines.base.Engine.assign`: batch by
+batch it counts each segment's customers, sums the features and every other numeric column the
+profile describes, counts the categories of the categorical ones, and totals the squared
+distances (inertia, overall and per segment). Counts are integers; sums are taken over the
+engines' fixed blocks of rows (:class:`custseg.engines.kernels.Blocks`), so they are the same bits
+on every engine. Quantiles are not aggregates: the profile takes them from the run's sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custseg.engines.base import AssignedBatch
+from custseg.engines.columns import ColumnPlan
+from custseg.engines.kernels import Blocks, group_sums
+from custseg.io.numbers import parse_numbers
+
+
+class SegmentTotals:
+    """Exact per-segment aggregates (see the module notes).
+
+    Parameters
+    ----------
+    k : int
+        Number of segments (labels 0..k-1).
+    n_features : int
+        Number of features.
+    plans : mapping of str to ColumnPlan, optional
+        The other columns to aggregate (numeric sums, category counts).
+
+    Attributes
+    ----------
+    sizes : numpy.ndarray
+        Customers per segment (int64).
+    feature_sums : numpy.ndarray
+        Per segment, the sum of each feature (original units), shape (k, d).
+    numeric_sums, numeric_counts : dict of str to numpy.ndarray
+        Per other numeric column: per-segment sum and count of its numeric cells.
+    category_counts : dict of str to numpy.ndarray
+        Per categorical column: customers per (segment, category), shape (k, categories).
+    segment_inertia : numpy.ndarray
+        Per segment, the sum of squared scaled distances to its centroid.
+
+    Examples
+    --------
+    >>> from custseg.engines.base import AssignedBatch
+    >>> totals = SegmentTotals(2, 1)
+    >>> totals.observe(AssignedBatch(None, np.arange(3), np.array([[1.0], [3.0], [10.0]]),
+    ...                              np.array([0, 0, 1]), np.array([1.0, 1.0, 0.0])))
+    >>> totals.finish()
+    >>> totals.sizes.tolist(), totals.means().ravel().tolist(), totals.inertia
+    ([2, 1], [2.0, 10.0], 2.0)
+    """
+
+    def __init__(self, k: int, n_features: int, plans: Mapping[str, ColumnPlan] | None = None
+                 ) -> None:
+        self.k = k
+        self.plans = dict(plans or {})
+        self.numeric = [name for name, plan in self.plans.items() if plan.kind == "numeric"]
+        self.sizes = np.zeros(k, dtype=np.int64)
+        self.feature_sums = np.zeros((k, n_features))
+        self.segment_inertia = np.zeros(k)
+        self.numeric_sums = {name: np.zeros(k) for name in self.numeric}
+        self.numeric_counts = {name: np.zeros(k, dtype=np.int64) for name in self.numeric}
+        self.category_counts = {name: np.zeros((k, len(plan.categories)), dtype=np.int64)
+                                for name, plan in self.plans.items() if plan.kind != "numeric"}
+        self._categories = {name: pa.array(list(plan.categories), pa.string())
+                            for name, plan in self.plans.items() if plan.kind != "numeric"}
+        self._blocks = Blocks(self._add_block)
+
+    @property
+    def inertia(self) -> float:
+        """Sum of squared scaled distances of every row to its centroid."""
+        return float(self.segment_inertia.sum())
+
+    def observe(self, batch: AssignedBatch) -> None:
+        """Count one batch of assigned rows."""
+        labels = batch.labels
+        self.sizes += np.bincount(labels, minlength=self.k)
+        numeric = []
+        for name in self.numeric:
+            values = parse_numbers(batch.table.column(name))[0]
+            numeric.append(values)
+            finite = np.isfinite(values)
+            self.numeric_counts[name] += np.bincount(labels[finite], minlength=self.k)
+        for name, counts in self.category_counts.items():
+            text = self.plans[name].category_text(batch.table.column(name))
+            code = np.asarray(pc.fill_null(pc.index_in(text, value_set=self._categories[name]), -1)
+                              ).astype(np.int64)
+            m = counts.shape[1]
+            present = code >= 0
+            counts += np.bincount(labels[present] * m + code[present], minlength=self.k * m
+                                  ).reshape(self.k, m)
+        extra = np.column_stack(numeric) if numeric else np.empty((len(labels), 0))
+        self._blocks.feed(labels, batch.values, batch.squared, extra)
+
+    def _add_block(self, labels: np.ndarray, values: np.ndarray, squared: np.ndarray,
+                   extra: np.ndarray) -> None:
+        self.feature_sums += group_sums(labels, values, self.k)
+        self.segment_inertia += np.bincount(labels, weights=squared, minlength=self.k)
+        if extra.shape[1]:
+            finite = np.isfinite(extra)
+            sums = group_sums(labels, np.where(finite, extra, 0.0), self.k)
+            for j, name in enumerate(self.numeric):
+                self.numeric_sums[name] += sums[:, j]
+
+    def finish(self) -> None:
+        """Add the rows of the last, unfinished block (call once, after the pass)."""
+        self._blocks.flush()
+
+    def means(self) -> np.ndarray:
+        """Per-segment mean of each feature, shape (k, d) (NaN for an empty segment)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.feature_sums / self.sizes[:, None]
+
+    def radii(self) -> np.ndarray:
+        """Root mean squared scaled distance of each segment's customers to its centroid."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(self.segment_inertia / self.sizes)

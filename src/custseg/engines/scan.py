@@ -1,0 +1,249 @@
+"""The first pass over a table: validate every row and learn what the rest of the run needs.
+
+Both engines fold their record batches through one :class:`Scanner` (the in-memory engine's
+table is a single batch), which
+
+- validates each row (:class:`custseg.io.validate.RowValidator`) and spills the rejects with
+  their reasons (:class:`custseg.io.rejects.RejectStore`), counting input = valid + rejected;
+- fits the scaler's mean and variance exactly, over fixed blocks of valid rows
+  (:class:`custseg.engines.kernels.Blocks`, so every engine gets the same bits);
+- keeps the features' ranges, the seeded uniform sample (:mod:`custseg.engines.sample`) and what
+  the profile needs to know about every other column (:mod:`custseg.engines.columns`);
+- notes whether some valid text cell needs quotes in a CSV, so the clustered file is written
+  in one quoting style however it is batched.
+
+:meth:`Scan.check` then applies the checks every run needs before it can choose K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from sklearn.preprocessing import StandardScaler
+
+from custseg.engines.columns import ColumnPlan, ColumnScan
+from custseg.engines.kernels import Blocks
+from custseg.engines.sample import Reservoir, Sample
+from custseg.exceptions import DataValidationError
+from custseg.io.chunks import Chunk
+from custseg.io.csvsafe import any_structural, text_flags
+from custseg.io.formats import SourceInfo, no_rows
+from custseg.io.rejects import RejectStore
+from custseg.io.validate import RowValidator
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """What the first pass checks and keeps.
+
+    Attributes
+    ----------
+    features : tuple of str
+        Feature names as the run asked for them (they choose the range rules).
+    feature_columns : tuple of str
+        The input columns holding them.
+    id_column : str or None
+        The input's id column, or None (rows are identified by their row number).
+    seed : int
+        Seed of the sample.
+    sample_rows : int
+        Valid rows kept in the sample.
+    """
+
+    features: tuple[str, ...]
+    feature_columns: tuple[str, ...]
+    id_column: str | None
+    seed: int
+    sample_rows: int
+
+
+def block_scaler(values: np.ndarray) -> StandardScaler:
+    """A StandardScaler fitted on ``values`` block by block, exactly as the scan fits one.
+
+    Examples
+    --------
+    >>> block_scaler(np.array([[1.0], [3.0]])).mean_.tolist()
+    [2.0]
+    """
+    scaler = StandardScaler()
+    blocks = Blocks(scaler.partial_fit)
+    blocks.feed(np.asarray(values, dtype=np.float64))
+    blocks.flush()
+    return scaler
+
+
+class Scanner:
+    """Folds a table's record batches, in order, into a :class:`Scan`.
+
+    Parameters
+    ----------
+    spec : ScanSpec
+        What to check and keep.
+    source : SourceInfo
+        The input (its delimiter decides whether ``12,5`` is a number).
+    rejects : RejectStore
+        Where rejected records go.
+    """
+
+    def __init__(self, spec: ScanSpec, source: SourceInfo, rejects: RejectStore) -> None:
+        self.spec = spec
+        self.source = source
+        self.rejects = rejects
+        self.validator = RowValidator(spec.features, spec.feature_columns, spec.id_column,
+                                      decimal_comma=source.decimal_comma)
+        self.reservoir = Reservoir(spec.sample_rows, spec.seed)
+        self.scaler = StandardScaler()
+        self._moments = Blocks(self.scaler.partial_fit)
+        self.columns: dict[str, ColumnScan] | None = None
+        self.n_input = self.n_valid = 0
+        self.low: np.ndarray | None = None
+        self.high: np.ndarray | None = None
+        self.text_needs_quotes = False
+
+    def feed(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """Fold in the next batch.
+
+        Returns
+        -------
+        keep : numpy.ndarray
+            bool per parsed row: valid.
+        values : numpy.ndarray
+            Feature values of the valid rows, float64, shape (valid, n_features).
+        valid : pyarrow.Table
+            The valid rows (every column, cells as read).
+        """
+        if self.columns is None:
+            skip = {*self.spec.feature_columns, self.spec.id_column}
+            self.columns = {f.name: ColumnScan(f.name, f.type) for f in chunk.table.schema
+                            if f.name not in skip}
+        self.n_input += chunk.n_records
+        keep, values, rejects = self.validator.check(chunk)
+        self.rejects.add(rejects)
+        valid = chunk.table if keep.all() else chunk.table.filter(pa.array(keep))
+        if len(values):
+            self.n_valid += len(values)
+            self._moments.feed(values)
+            low, high = values.min(axis=0), values.max(axis=0)
+            self.low = low if self.low is None else np.minimum(self.low, low)
+            self.high = high if self.high is None else np.maximum(self.high, high)
+            self.reservoir.offer(chunk.rows[keep], values, valid)
+            for name, column in self.columns.items():
+                column.update(valid.column(name))
+            if not self.text_needs_quotes and text_flags(valid)[1]:
+                self.text_needs_quotes = any_structural(valid)
+        return keep, values, valid
+
+    def finish(self, columns: list[str]) -> Scan:
+        """What the pass learned (call after the last batch)."""
+        self._moments.flush()
+        self.rejects.close()
+        plans = {}
+        for name, column in (self.columns or {}).items():
+            plan = column.plan(self.n_valid) if self.n_valid else None
+            if plan is not None:
+                plans[name] = plan
+        d = len(self.spec.features)
+        return Scan(
+            spec=self.spec, source=self.source, columns=tuple(columns), n_input=self.n_input,
+            n_valid=self.n_valid, rejects=self.rejects, problem=self.validator.most_common_problem(),
+            scaler=self.scaler if self.n_valid else None,
+            low=self.low if self.low is not None else np.full(d, np.nan),
+            high=self.high if self.high is not None else np.full(d, np.nan),
+            sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes)
+
+
+@dataclass(frozen=True, eq=False)
+class Scan:
+    """What the first pass over a table learned. Counts are exact; ``sample`` is the seeded
+    uniform sample of valid rows.
+
+    Attributes
+    ----------
+    spec : ScanSpec
+        What was checked and kept.
+    source : SourceInfo
+        The input.
+    columns : tuple of str
+        The input's columns, in order.
+    n_input, n_valid : int
+        Records in the input, and valid ones.
+    rejects : RejectStore
+        Every rejected record (``rejects.count`` of them) with its reason.
+    problem : str
+        The most frequent problem, for messages.
+    scaler : sklearn.preprocessing.StandardScaler or None
+        Mean and variance of every valid row's features (None without valid rows).
+    low, high : numpy.ndarray
+        Each feature's smallest and largest valid value.
+    sample : Sample
+        The seeded uniform sample of valid rows (every valid row when there are no more than
+        ``spec.sample_rows``).
+    plans : dict of str to ColumnPlan
+        How the profile describes each other column.
+    text_needs_quotes : bool
+        Some valid text cell needs quotes in a CSV.
+    """
+
+    spec: ScanSpec
+    source: SourceInfo
+    columns: tuple[str, ...]
+    n_input: int
+    n_valid: int
+    rejects: RejectStore
+    problem: str
+    scaler: StandardScaler | None
+    low: np.ndarray
+    high: np.ndarray
+    sample: Sample
+    plans: dict[str, ColumnPlan] = field(default_factory=dict)
+    text_needs_quotes: bool = False
+
+    @property
+    def n_rejected(self) -> int:
+        """Records rejected."""
+        return self.rejects.count
+
+    @property
+    def sample_is_everything(self) -> bool:
+        """Whether the sample holds every valid row (then sample statistics are exact)."""
+        return self.sample.size == self.n_valid
+
+    def check(self, k: int = 1, on_invalid: str = "reject") -> None:
+        """Raise unless the valid rows can hold ``k`` segments.
+
+        Raises
+        ------
+        DataValidationError
+            No records; an invalid record with ``on_invalid="fail"``; no valid row; fewer valid
+            rows than ``k``; a feature with one value in every valid row.
+        """
+        name = self.source.name
+        if self.n_input == 0:
+            raise no_rows(name)
+        first = self.rejects.first
+        if on_invalid == "fail" and first is not None:
+            where = f" in column {first['column']!r}" if first["column"] is not None else ""
+            raise DataValidationError(
+                f"{name} row {first['row']}{where}: {first['reason']} ({first['value']!r}). "
+                f"{self.n_rejected} invalid row(s) in all; fix them, or use --on-invalid reject.")
+        if self.n_valid == 0:
+            raise DataValidationError(
+                f"No valid rows left in {name}: all {self.n_input} rows were rejected (most often: "
+                f"{self.problem}). Fix those values, or choose other columns with --features.")
+        self.check_k(k)
+        for j, feature in enumerate(self.spec.features):
+            if self.n_valid > 1 and self.low[j] == self.high[j]:
+                raise DataValidationError(
+                    f"Feature {feature!r} has the same value ({self.low[j]:g}) in all "
+                    f"{self.n_valid} valid rows of {name}, so it cannot separate segments. "
+                    "Remove it from --features.")
+
+    def check_k(self, k: int) -> None:
+        """Raise when there are fewer valid rows than ``k`` segments."""
+        if self.n_valid < k:
+            rejected = f" ({self.n_rejected} rejected)" if self.n_rejected else ""
+            raise DataValidationError(
+                f"Only {self.n_valid} valid row(s) in {self.source.name}{rejected}, fewer than "
+                f"K={k} segments. Use a smaller --k, or fix the rejected rows.")

@@ -1,0 +1,119 @@
+"""Numbers in customer tables: parse text cells, say why a cell is not a usable number, check ranges.
+
+Each cell gets a code (the order in which a row's reason is chosen within one column):
+:data:`OK`, :data:`MISSING` (empty, ``NA``, ``n/a``, ``null``, ``-``...), :data:`NON_NUMERIC`
+(``12k``), :data:`INFINITE` (``inf``), :data:`OUT_OF_RANGE` (outside :data:`RANGE_RULES`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custseg.io.rejects import Reason
+
+#: Plausible ranges of known columns, keyed by canonical name: (low, high), inclusive; None is
+#: unbounded. Edit here to add a rule; a feature without an entry only has to be a finite number.
+RANGE_RULES: dict[str, tuple[float | None, float | None]] = {
+    "Annual Income (k$)": (0, None),
+    "Spending Score (1-100)": (1, 100),
+    "Age": (0, 120),
+}
+#: Text that means "no value" in exports, compared after trimming and lower-casing.
+MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
+_INFINITY = r"^[+-]?(inf|infinity)$"
+
+#: Cell codes, in the order a row's reason is chosen within one column.
+OK, MISSING, NON_NUMERIC, INFINITE, OUT_OF_RANGE = 0, 1, 2, 3, 4
+
+
+def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a column to float64 and say, per cell, why it is not a usable number.
+
+    Parameters
+    ----------
+    column : pyarrow array
+        Numeric or text cells.
+    decimal_comma : bool, default False
+        Accept ``12,5`` as 12.5 (semicolon- and tab-separated European exports).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        float64, NaN where the cell is not a usable number.
+    codes : numpy.ndarray
+        uint8 per cell: 0 ok, 1 missing, 2 non-numeric text, 3 infinity.
+
+    Examples
+    --------
+    >>> v, c = parse_numbers(pa.array(["1", " 2.5", "", "abc", "inf", "NA"]))
+    >>> v[:2].tolist(), c.tolist()
+    ([1.0, 2.5], [0, 0, 1, 2, 3, 1])
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    codes = np.zeros(len(column), dtype=np.uint8)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:
+            numbers = pc.cast(column, pa.float64())  # fast path: every cell a plain number
+        except pa.ArrowInvalid:
+            text = pc.utf8_trim_whitespace(column)
+            try:
+                numbers = pc.cast(text, pa.float64())
+            except pa.ArrowInvalid:
+                numbers = _parse_messy_text(text, codes, decimal_comma)
+    elif (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+          or pa.types.is_decimal(column.type) or pa.types.is_boolean(column.type)):
+        numbers = pc.cast(column, pa.float64())
+    else:
+        # Dates, lists... are not numbers; treat every non-null cell as non-numeric.
+        numbers = pa.nulls(len(column), pa.float64())
+        codes[:] = NON_NUMERIC
+    values = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    free = codes == OK
+    codes[free & np.isnan(values)] = MISSING
+    codes[free & np.isinf(values)] = INFINITE
+    codes[np.asarray(column.is_null())] = MISSING
+    if not values.flags.writeable:
+        values = values.copy()
+    values[codes != OK] = np.nan
+    return values, codes
+
+
+def _parse_messy_text(text: pa.Array, codes: np.ndarray, decimal_comma: bool) -> pa.Array:
+    lower = pc.utf8_lower(text)
+    missing = np.asarray(pc.fill_null(pc.is_in(lower, pa.array(MISSING_TOKENS)), True))
+    if decimal_comma:
+        is_comma = pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+        text = pc.if_else(is_comma, pc.replace_substring(text, ",", "."), text)
+    number = np.asarray(pc.fill_null(pc.match_substring_regex(text, _NUMBER), False))
+    infinite = np.asarray(pc.fill_null(pc.match_substring_regex(lower, _INFINITY), False))
+    codes[missing] = MISSING
+    codes[~missing & infinite] = INFINITE
+    codes[~missing & ~infinite & ~number] = NON_NUMERIC
+    usable = pa.array(number & ~missing)
+    return pc.cast(pc.if_else(usable, text, pa.scalar(None, pa.string())), pa.float64())
+
+
+def range_codes(values: np.ndarray, codes: np.ndarray, canonical: str) -> str | None:
+    """Mark out-of-range values of a known column in ``codes``; return the reason text."""
+    rule = RANGE_RULES.get(canonical)
+    if rule is None:
+        return None
+    low, high = rule
+    bad = np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if low is not None:
+            bad |= values < low
+        if high is not None:
+            bad |= values > high
+    codes[(codes == OK) & bad] = OUT_OF_RANGE
+    if high is None:
+        return Reason.NEGATIVE if low == 0 else Reason.BELOW_MIN.format(low=low)
+    return Reason.OUT_OF_RANGE.format(low=low, high=high)

@@ -1,0 +1,50 @@
+"""Optional dependencies: imported where they are used, and missing ones named with their install
+command (exit code 7 on the command line, :class:`~custseg.exceptions.MissingDependencyError`).
+
+Engines and drivers beyond the core (Spark, SQL databases) import their libraries through
+:func:`import_optional`, never at module level, so ``import custseg`` and the core commands work
+without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from custseg.exceptions import MissingDependencyError
+
+
+def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module``, or fail with one line naming the pip extra that installs it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import (``"pyspark.sql"``).
+    extra : str
+        custseg's extra that installs it (``"spark"``).
+    purpose : str
+        What needs it, for the message (``"--engine spark"``).
+
+    Raises
+    ------
+    MissingDependencyError
+        The module cannot be imported.
+
+    Examples
+    --------
+    >>> import_optional("json", "core", "reading JSON").__name__
+    'json'
+    >>> try:
+    ...     import_optional("no_such_module_here", "spark", "--engine spark")
+    ... except MissingDependencyError as exc:
+    ...     print(str(exc).split(". ")[-1])
+    Install it with: pip install 'custseg[spark]'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        top = module.split(".")[0]
+        raise MissingDependencyError(
+            f"{purpose} needs the Python package {top!r}, which is not installed. Install it "
+            f"with: pip install 'custseg[{extra}]'") from exc

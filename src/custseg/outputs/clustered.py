@@ -1,0 +1,82 @@
+"""The clustered customers and the per-segment lists, written during the assignment pass.
+
+:class:`ClusteredWriter` observes the pass: every batch of valid rows (every input column, cells
+as read) gets ``Cluster`` (the segment's stable id) and ``Segment`` (its name, a dictionary
+column: K names, not one per row), and is appended to ``<input stem>_clustered.<format>`` and,
+row by row, to its segment's ``segments/<segment-slug>.<format>``. CSV is spreadsheet-safe and
+written in one quoting style for the whole file (decided by the scan), so the bytes do not
+depend on how the rows were batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
+from custseg.describe.naming import SegmentInfo
+from custseg.engines.base import AssignedBatch
+from custseg.engines.scan import Scan
+from custseg.io.csvsafe import TableWriter, any_structural, plain_header, safe_for_spreadsheets
+from custseg.runfolder import SEGMENTS_DIR
+
+
+def clustered_plain(scanned: Scan, segments: Sequence[SegmentInfo]) -> bool:
+    """Whether no cell of the clustered file needs quotes (no valid cell, no name, no header)."""
+    names = pa.table({"name": [s.name for s in segments]})
+    header = [*scanned.columns, CLUSTER_COLUMN, SEGMENT_COLUMN]
+    return not scanned.text_needs_quotes and not any_structural(names) and plain_header(header)
+
+
+class ClusteredWriter:
+    """Writes the clustered file and one file per segment (see the module notes).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The (staging) output folder.
+    file_name : str
+        ``<input stem>_clustered.csv`` or ``.parquet`` (the suffix chooses the format).
+    segments : sequence of SegmentInfo
+        The segments by position: stable id (``cluster``), name and file name (``slug``).
+    plain : bool
+        Whether no cell needs quotes (:func:`clustered_plain`).
+    """
+
+    def __init__(self, folder: Path, file_name: str, segments: Sequence[SegmentInfo],
+                 plain: bool) -> None:
+        suffix = Path(file_name).suffix
+        self.paths = {"clustered": folder / file_name}
+        self.paths.update({f"segment:{s.slug}": folder / SEGMENTS_DIR / f"{s.slug}{suffix}"
+                           for s in segments})
+        self.writers = [TableWriter(path, plain=plain) for path in self.paths.values()]
+        self.csv = suffix != ".parquet"
+        self.ids = np.array([s.cluster for s in segments], dtype=np.int64)
+        self.names = pa.array([s.name for s in segments], pa.string())
+        self.k = len(segments)
+
+    def observe(self, batch: AssignedBatch) -> None:
+        """Append one batch to the clustered file and each row to its segment's file."""
+        labels = batch.labels
+        table = (batch.table.append_column(CLUSTER_COLUMN, pa.array(self.ids[labels]))
+                 .append_column(SEGMENT_COLUMN, pa.DictionaryArray.from_arrays(
+                     pa.array(labels.astype(np.int32)), self.names)))
+        if self.csv:  # formulas made safe once, for the file and every list
+            table = safe_for_spreadsheets(table)
+        self.writers[0].write(table, neutralised=True)
+        order = np.argsort(labels, kind="stable")
+        by_segment = table.take(pa.array(order)) if self.k > 1 else table
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=self.k))])
+        for j in range(self.k):
+            if bounds[j + 1] > bounds[j]:
+                self.writers[1 + j].write(by_segment.slice(bounds[j], bounds[j + 1] - bounds[j]),
+                                          neutralised=True)
+
+    def close(self) -> dict[str, Path]:
+        """Finish the files; return them by name (``clustered``, ``segment:<slug>``)."""
+        for writer in self.writers:
+            writer.close()
+        return {name: path for name, path in self.paths.items() if path.exists()}

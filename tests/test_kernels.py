@@ -1,0 +1,76 @@
+"""The arithmetic every engine shares: nearest centroid as scikit-learn predicts it, and sums that
+are the same bits whatever the batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from custseg.engines.kernels import (
+    BLOCK_ROWS,
+    Blocks,
+    PassAccumulator,
+    distances_to,
+    nearest,
+    scaled,
+    single_blas,
+)
+from custseg.segmentation.estimator import kmeans_from_centers
+
+
+def test_nearest_labels_as_scikit_learn_predicts():
+    rng = np.random.default_rng(1)
+    Z, centers = rng.normal(size=(5_000, 3)), rng.normal(size=(7, 3))
+    with single_blas():
+        labels, squared = nearest(Z, centers, squared=True)
+    assert (labels == kmeans_from_centers(centers).predict(Z)).all()
+    np.testing.assert_allclose(squared, ((Z - centers[labels]) ** 2).sum(axis=1), atol=1e-12)
+    np.testing.assert_allclose(distances_to(Z, centers, labels), np.sqrt(squared), atol=1e-7)
+    assert nearest(Z, centers)[1] is None
+
+
+def test_scaled_is_standard_scaler_arithmetic():
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(2).normal(50, 10, size=(100, 2))
+    scaler = StandardScaler().fit(X)
+    assert np.array_equal(scaled(X, scaler.mean_, scaler.scale_), scaler.transform(X))
+
+
+@pytest.mark.parametrize("sizes", [[10], [3, 3, 4], [1] * 10, [9, 1], [4, 6]])
+def test_blocks_cut_any_batches_into_the_same_blocks(sizes):
+    seen = []
+    blocks = Blocks(lambda a, b: seen.append((a.tolist(), b.tolist())), size=4)
+    data = np.arange(10)
+    start = 0
+    for n in sizes:
+        blocks.feed(data[start:start + n], -data[start:start + n])
+        start += n
+    blocks.flush()
+    assert seen == [([0, 1, 2, 3], [0, -1, -2, -3]), ([4, 5, 6, 7], [-4, -5, -6, -7]),
+                    ([8, 9], [-8, -9])]
+
+
+def test_pass_totals_are_the_same_bits_in_any_batches():
+    rng = np.random.default_rng(3)
+    X = rng.normal(100, 30, size=(3 * BLOCK_ROWS + 123, 2))
+    centers = rng.normal(size=(5, 2))
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    results = []
+    for batch in (len(X), 1_000, 7_919):
+        accumulator = PassAccumulator(centers, mean, scale)
+        blocks = Blocks(accumulator.add)
+        for start in range(0, len(X), batch):
+            blocks.feed(X[start:start + batch])
+        blocks.flush()
+        results.append(accumulator.totals())
+    for other in results[1:]:
+        assert np.array_equal(other.sums, results[0].sums)
+        assert np.array_equal(other.counts, results[0].counts)
+        assert other.inertia == results[0].inertia
+    Z = scaled(X, mean, scale)
+    labels = KMeans(5, init=centers, n_init=1, max_iter=1).fit(centers).predict(Z)
+    assert results[0].counts.tolist() == np.bincount(labels, minlength=5).tolist()
+    np.testing.assert_allclose(results[0].centers(centers),
+                               [Z[labels == j].mean(axis=0) for j in range(5)], rtol=1e-10)
