@@ -59,7 +59,7 @@ def section_predict() -> str:
 def section_huge() -> str:
     import streaming
 
-    return streaming.section(100_000_000)
+    return streaming.section([10_000_000, 100_000_000])
 
 
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,

@@ -89,6 +89,18 @@ def test_parquet_outputs_are_identical_on_every_engine(tmp_path):
         assert_same_outputs(memory, result)
 
 
+def test_names_file_gives_the_same_outputs_on_every_engine(tmp_path):
+    names = tmp_path / "names.yaml"
+    names.write_text("0: Everyday shoppers\nHigh income · Low spending:\n  name: Careful affluent\n"
+                     "  action: Invite to a private preview\n", encoding="utf-8")
+    runs = _run_everywhere(tmp_path, ENGINES, names=names)
+    memory = runs["memory"]
+    assert memory.names[:3] == ["Everyday shoppers", "High income · High spending", "Careful affluent"]
+    assert (memory.config.out / "segments" / "careful-affluent.csv").is_file()
+    for result in runs.values():
+        assert_same_outputs(memory, result)
+
+
 # --------------------------------------------------------------------------- rejects
 
 def _junk_csv(path: Path) -> Path:
