@@ -39,6 +39,7 @@ def test_seen_ids_match_a_simple_reference_with_spans_and_merges(chunk):
         first.setdefault(key, row)
     assert got.tolist() == want
     assert len(seen) == len(first)
+    assert all(np.all(np.diff(k.astype(np.float64)) > 0) for k, _ in seen.runs)
 
 
 def test_id_keys_of_typed_ids_equal_those_of_their_text():
@@ -52,3 +53,23 @@ def test_text_ids_are_hashed_apart_from_plain_integers():
     assert keys[0] == 17
     assert len(set(keys.tolist())) == 4  # "017" is not 17: ids are text
     assert all(k >= 2**63 for k in keys[1:].tolist())
+
+
+def test_id_keys_are_exact_for_plain_integers_and_separate_from_hashes():
+    keys = id_keys(pa.array(["1", "17", "007", "C1", "1", "0", "9" * 18, "9" * 19]))
+    assert keys[:2].tolist() == [1, 17]
+    assert keys[4] == keys[0]
+    assert keys[5] == 0
+    assert keys[6] == int("9" * 18)
+    assert all(k >= 2**63 for k in keys[[2, 3, 7]].tolist())
+    assert len(set(keys.tolist())) == 7
+
+
+def test_seen_ids_widen_rows_past_four_billion():
+    seen = SeenIds()
+    assert seen.first_rows(np.array([5, 6], dtype=np.uint64), np.array([2, 3])).tolist() == [-1, -1]
+    big = 2**32 + 10
+    got = seen.first_rows(np.array([7, 5, 7], dtype=np.uint64), np.array([big, big + 1, big + 2]))
+    assert got.tolist() == [-1, 2, big]
+    assert seen.first_rows(np.array([7], dtype=np.uint64), np.array([big + 5])).tolist() == [big]
+    assert all(rows.dtype == np.int64 for _, rows in seen.runs)

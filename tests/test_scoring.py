@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig
@@ -12,7 +11,6 @@ from custseg.engines import open_engine, open_input
 from custseg.engines.scan import Scan
 from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 from custseg.io import csvsource
-from custseg.io.ids import SeenIds, id_keys
 from custseg.modelfile import MODEL_FILE, load_model, save_model
 from custseg.pipeline.stages import scan
 from custseg.scoring import default_out_path, predict_file, rejects_path_for
@@ -300,36 +298,6 @@ def test_out_cannot_be_the_input_and_a_folder_gets_the_default_name(mall_model, 
         predict_file(mall_model, path, tmp_path, chunk_rows=0)
 
 
-# --------------------------------------------------------------------------- duplicate ids
-
-def test_id_keys_are_exact_for_plain_integers_and_separate_from_hashes():
-    keys = id_keys(pa.array(["1", "17", "007", "C1", "1", "0", "9" * 18, "9" * 19]))
-    assert keys[:2].tolist() == [1, 17]
-    assert keys[4] == keys[0]
-    assert keys[5] == 0
-    assert keys[6] == int("9" * 18)
-    assert all(k >= 2**63 for k in keys[[2, 3, 7]].tolist())
-    assert len(set(keys.tolist())) == 7
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_seen_ids_match_a_simple_reference(chunk):
-    rng = np.random.default_rng(chunk)
-    keys = rng.integers(0, 300, size=2000).astype(np.uint64)
-    rows = np.arange(2, 2002, dtype=np.int64)
-    seen = SeenIds(merge_limit=50)  # force several runs and merges
-    got = np.concatenate([seen.first_rows(keys[i:i + chunk], rows[i:i + chunk])
-                          for i in range(0, len(keys), chunk)])
-    first: dict[int, int] = {}
-    want = []
-    for key, row in zip(keys.tolist(), rows.tolist(), strict=True):
-        want.append(first.get(key, -1))
-        first.setdefault(key, row)
-    assert got.tolist() == want
-    assert len(seen) == len(first)
-    assert all(np.all(np.diff(k.astype(np.float64)) > 0) for k, _ in seen.runs)
-
-
 @pytest.mark.parametrize("engine", [{"engine": "memory"}, {"engine": "batches", "batch_rows": 3}],
                          ids=["memory", "batches-3"])
 def test_predict_file_uses_the_same_rules_as_run_config(mall_model, junk_csv, tmp_path, engine):
@@ -340,13 +308,3 @@ def test_predict_file_uses_the_same_rules_as_run_config(mall_model, junk_csv, tm
     assert result.n_scored == scanned.n_valid
     rejects = pd.read_csv(result.rejects_path, dtype=str, keep_default_na=False)
     assert rejects.to_dict("records") == _records(scanned.rejects.preview)
-
-
-def test_seen_ids_widen_rows_past_four_billion():
-    seen = SeenIds()
-    assert seen.first_rows(np.array([5, 6], dtype=np.uint64), np.array([2, 3])).tolist() == [-1, -1]
-    big = 2**32 + 10
-    got = seen.first_rows(np.array([7, 5, 7], dtype=np.uint64), np.array([big, big + 1, big + 2]))
-    assert got.tolist() == [-1, 2, big]
-    assert seen.first_rows(np.array([7], dtype=np.uint64), np.array([big + 5])).tolist() == [big]
-    assert all(rows.dtype == np.int64 for _, rows in seen.runs)
