@@ -62,8 +62,14 @@ def section_huge() -> str:
     return streaming.section([10_000_000, 100_000_000])
 
 
+def section_history() -> str:
+    import history
+
+    return history.section(1_000_000)
+
+
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
-            "predict": section_predict, "huge": section_huge}
+            "predict": section_predict, "huge": section_huge, "history": section_history}
 DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
 _MARK = "<!-- section: {} -->"
 

@@ -36,3 +36,13 @@ def clustered_file_name(input_name: str | None, output_format: str) -> str:
     """``<input stem, lower-case>_clustered.<format>``; ``customers`` when there is no file."""
     stem = Path(input_name).stem.lower() if input_name else "customers"
     return f"{stem}{CLUSTERED_SUFFIX}.{output_format}"
+
+
+# Beside the run folders (in the folder holding them, with the run history), by `custseg history
+# DIR --report`:
+#: The monthly view: every recorded run on one self-contained page.
+HISTORY_REPORT_FILE = "history.html"
+#: Customers per (run, segment), for other tools.
+HISTORY_SIZES_FILE = "history_sizes.csv"
+#: Customers per (run pair, from segment, to segment), new and departed customers included.
+HISTORY_FLOWS_FILE = "history_flows.csv"

@@ -18,6 +18,8 @@ SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
 if TYPE_CHECKING:
     from custseg.pipeline.result import RunResult
     from custseg.tracking.changes import RunChanges
+    from custseg.tracking.journey import Stop
+    from custseg.tracking.timeline import Timeline
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -117,6 +119,31 @@ def print_history(console: Console, table: pd.DataFrame) -> None:
     for row in table.itertuples():
         out.add_row(row.run, row.date, row.input, f"{row.rows:,}" if row.rows is not pd.NA else "",
                     f"{row.rejected:,}" if row.rejected is not pd.NA else "", str(row.k), row.segments)
+    console.print(out)
+
+
+def print_history_page(console: Console, view: Timeline, written: dict[str, Path]) -> None:
+    """The monthly view written: its runs and links, and its files."""
+    links = view.links
+    inferred = sum(link.inferred for link in links)
+    console.print(f"History page of {len(view.steps)} run{'s' if len(view.steps) != 1 else ''} "
+                  f"({view.steps[0].run.name} to {view.steps[-1].run.name}): {len(links)} link"
+                  f"{'s' if len(links) != 1 else ''} between consecutive runs, {inferred} inferred "
+                  "(matched on the fly)" + (f", {len(view.skipped)} run(s) left out" if view.skipped else "")
+                  + ".", markup=False)
+    for path in written.values():
+        console.print(f"  {path}", markup=False)
+
+
+def print_journey(console: Console, customer: str, stops: list[Stop]) -> None:
+    """A customer's segment in every run."""
+    present = sum(s.segment is not None for s in stops)
+    out = Table(title=f"Customer {customer}: in {present} of {len(stops)} runs", title_justify="left")
+    for column in ("Run", "Date", "Segment", "Name", "Change"):
+        out.add_column(column, justify="right" if column == "Segment" else "left")
+    for stop in stops:
+        out.add_row(stop.run, (stop.date or "")[:10], "" if stop.segment is None else str(stop.segment),
+                    stop.name or "", stop.change)
     console.print(out)
 
 
