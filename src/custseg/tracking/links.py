@@ -131,12 +131,23 @@ class Flows:
         5 B customers moved to C in March.
         1 A customer moved to C in March.
         2 new customers joined, most into A (1); 1 customer departed, most from A (1).
+
+        Segments of the same name are told apart by their ids:
+
+        >>> f.sentences({0: "A", 1: "C"}, {0: "A", 2: "C"}, "March")[0]
+        '5 customers moved from 1 · C to 2 · C in March.'
         """
         moves = [(int(self.counts.at[p, c]), p, c) for p in self.counts.index
                  for c in self.counts.columns if p != c and self.counts.at[p, c] > 0]
         moves.sort(key=lambda m: -m[0])
-        out = [f"{n:,} {before_names.get(p, f'segment {p}')} customer{'' if n == 1 else 's'} moved "
-               f"to {after_names.get(c, f'segment {c}')} in {when}." for n, p, c in moves[:top]]
+        out = []
+        for n, p, c in moves[:top]:
+            source, target = before_names.get(p, f"segment {p}"), after_names.get(c, f"segment {c}")
+            who = f"customer{'' if n == 1 else 's'}"
+            if source == target:  # two segments of one name (a split): the ids tell them apart
+                out.append(f"{n:,} {who} moved from {p} · {source} to {c} · {target} in {when}.")
+            else:
+                out.append(f"{n:,} {source} {who} moved to {target} in {when}.")
         parts = []
         for series, names, kind, verb in ((self.new, after_names, "new customer", "joined, most into"),
                                           (self.departed, before_names, "customer", "departed, most from")):
