@@ -337,3 +337,31 @@ def test_chunks_match_read_all_on_any_csv(tmp_path_factory, data, rows):
         _assert_chunks_match_whole(source, rows)
     else:
         assert list(source.chunks(rows)) == []
+
+
+@pytest.mark.parametrize("rows", CHUNK_ROWS)
+def test_a_dataset_folder_reads_as_one_table(tmp_path, mall_df, rows):
+    """A folder of Parquet part files (as Spark writes) is one input, its parts in file order;
+    hidden and ``_``-prefixed files (``_SUCCESS``, ``.crc``) are ignored."""
+    folder = tmp_path / "customers.parquet"
+    folder.mkdir()
+    table = pa.Table.from_pandas(mall_df, preserve_index=False)
+    for i, start in enumerate(range(0, len(mall_df), 70)):
+        pq.write_table(table.slice(start, 70), folder / f"part-{i:05d}.parquet")
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".part-00000.parquet.crc").write_bytes(b"junk")
+    source = open_source(folder)
+    assert source.columns == list(mall_df.columns)
+    whole = source.read_all()
+    assert whole.table.equals(table)
+    chunks = list(source.chunks(rows))
+    assert pa.concat_tables(c.table for c in chunks).equals(table)
+    assert np.concatenate([c.rows for c in chunks]).tolist() == whole.rows.tolist()
+
+
+def test_a_folder_without_part_files_is_not_a_dataset(tmp_path):
+    folder = tmp_path / "customers.parquet"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not data")
+    with pytest.raises(InputFileError, match="is a folder, not a file"):
+        open_source(folder)

@@ -32,7 +32,7 @@ from custseg.io.formats import (
 )
 from custseg.io.rejects import NO_REJECTS
 
-__all__ = ["Chunk", "CsvSource", "ExcelSource", "FrameSource", "ParquetSource", "Source",
+__all__ = ["Chunk", "CsvSource", "DatasetSource", "ExcelSource", "FrameSource", "ParquetSource", "Source",
            "open_source"]
 
 
@@ -54,12 +54,54 @@ def open_source(path: Path, fmt: str | None = None) -> Source:
         An empty file.
     """
     path = Path(path)
+    if path.is_dir():
+        kind = fmt if fmt in ("parquet", "csv") else path.suffix.lower().lstrip(".")
+        if kind in ("parquet", "csv") and _has_part_files(path, kind):
+            return DatasetSource(path, kind)
     kind = check_input_file(path, fmt)
     try:
         return {"csv": CsvSource, "parquet": ParquetSource, "excel": ExcelSource}[kind](path)
     except PermissionError as exc:
         raise InputFileError(f"Cannot read {path.name}: permission denied. Check its permissions."
                              ) from exc
+
+
+def _has_part_files(folder: Path, kind: str) -> bool:
+    """True when ``folder`` holds at least one visible ``.<kind>`` part file (a dataset folder)."""
+    return any(not p.name.startswith((".", "_")) for p in folder.rglob(f"*.{kind}") if p.is_file())
+
+
+class DatasetSource(FileSource):
+    """A folder of Parquet or CSV part files written as one dataset (as Spark writes its
+    outputs), read in file order with ``pyarrow.dataset``."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        import pyarrow.dataset as ds
+
+        self.path, self.name, self.format = path, path.name, fmt
+        try:
+            self.dataset = ds.dataset(path, format=fmt, exclude_invalid_files=True,
+                                      ignore_prefixes=[".", "_"])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputFileError(f"Cannot read {path.name} as a {fmt} dataset "
+                                 f"({first_line(exc)}).") from exc
+        self.columns = [str(c) for c in self.dataset.schema.names]
+        check_header(self.columns, path.name)
+        self.size_bytes = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        self.total_rows = None
+        self.sha256 = ""
+
+    def read_all(self) -> Chunk:
+        table = self.dataset.to_table()
+        return Chunk(table, sequential_rows(table.num_rows), NO_REJECTS)
+
+    def chunks(self, rows: int, columns: list[str] | None = None) -> Iterator[Chunk]:
+        start = FIRST_DATA_ROW
+        for batch in self.dataset.to_batches(columns=columns, batch_size=rows):
+            if batch.num_rows:
+                yield Chunk(pa.Table.from_batches([batch]), sequential_rows(batch.num_rows, start),
+                            NO_REJECTS)
+                start += batch.num_rows
 
 
 class ParquetSource(FileSource):
