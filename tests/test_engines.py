@@ -348,7 +348,9 @@ def test_batch_engine_memory_does_not_grow_with_the_rows(tmp_path):
 @pytest.mark.slow
 def test_batch_engine_peak_rss_stays_flat_on_millions_of_rows(tmp_path):
     """A whole ``custseg run --engine batches`` process on 3,000,000 rows (Parquet, batches of
-    50,000) peaks no higher than on 300,000 rows, give or take 40 MiB."""
+    50,000) peaks no higher than on 300,000 rows, give or take 64 MiB: holding the 2.7 million
+    extra rows' five columns would add over 100 MiB, while allocator and thread-pool noise on a
+    busy machine reaches about 45 MiB."""
     import os
     import subprocess
 
@@ -369,7 +371,7 @@ def test_batch_engine_peak_rss_stays_flat_on_millions_of_rows(tmp_path):
         summary = json.loads((tmp_path / f"out_{n}" / "segments.json").read_text())
         assert summary["rows"]["clustered"] == n
         rss[n] = usage.ru_maxrss / 1024  # MiB
-    assert rss[3_000_000] < rss[300_000] + 40, rss
+    assert rss[3_000_000] < rss[300_000] + 64, rss
 
 
 def test_generated_csv_matches_between_engines_at_a_prime_batch(tmp_path):
