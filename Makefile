@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
+# Extras the tests install; CI adds spark (`make test TEST_EXTRAS=dev,spark`).
+TEST_EXTRAS ?= dev
 
 .PHONY: run test lint bench clean
 
@@ -15,21 +17,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-$(TEST_EXTRAS): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS)]'
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(BIN)/custseg run $(ARGS)
 
-test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n auto $(ARGS)
+test: $(VENV)/.installed-$(TEST_EXTRAS)
+	$(BIN)/python -m pytest -n auto --dist loadgroup $(ARGS)
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(BIN)/python bench/run.py $(ARGS)
 
 clean:

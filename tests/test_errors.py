@@ -99,8 +99,8 @@ CASES = [
     ("output under a file", "mall.csv", HEADER + _rows(20), ["--out", "{dir}/mall.csv/sub"], 5,
      "Cannot create output folder {dir}/mall.csv/sub: {dir}/mall.csv is a file. Choose a folder "
      "with --out."),
-    ("bad --engine", "mall.csv", HEADER + _rows(20), ["--engine", "spark"], 2,
-     "--engine must be one of auto, memory, batches (got 'spark')."),
+    ("bad --engine", "mall.csv", HEADER + _rows(20), ["--engine", "gpu"], 2,
+     "--engine must be one of auto, memory, batches, spark (got 'gpu')."),
     ("zero --batch-rows", "mall.csv", HEADER + _rows(20), ["--engine", "batches", "--batch-rows", "0"], 2,
      "--batch-rows must be at least 1 (got 0)."),
     ("negative --batch-rows", "mall.csv", HEADER + _rows(20), ["--batch-rows", "-5"], 2,

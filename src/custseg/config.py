@@ -23,11 +23,13 @@ DEFAULT_N_INIT = 10
 #: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
 ON_INVALID = ("reject", "fail")
 #: Engines (:mod:`custseg.engines`): "memory" holds the table in memory, "batches" reads it in
-#: record batches (memory bounded by the batch), "auto" uses batches when the input would not fit
-#: ``memory_budget``.
-ENGINES = ("auto", "memory", "batches")
+#: record batches (memory bounded by the batch), "spark" runs on Apache Spark (``custseg[spark]``),
+#: "auto" uses batches when the input would not fit ``memory_budget``.
+ENGINES = ("auto", "memory", "batches", "spark")
 #: Other names accepted for an engine (``--engine streaming`` was the batch engine's first name).
 ENGINE_ALIASES = {"streaming": "batches"}
+#: What to do when ``--output-table`` already exists.
+IF_EXISTS = ("fail", "replace", "append")
 #: Formats of the clustered customers and segment lists.
 OUTPUT_FORMATS = ("csv", "parquet")
 #: Default memory budget of a run, bytes.
@@ -46,8 +48,9 @@ class RunConfig:
 
     Parameters
     ----------
-    input : pathlib.Path or None, default None
-        The customer table. ``None`` means the bundled Mall Customers data.
+    input : pathlib.Path, str or None, default None
+        The customer table. ``None`` means the bundled Mall Customers data. With
+        ``engine="spark"``, any path Spark reads, URLs included (``s3a://bucket/customers``).
     features : tuple of str, default ("Annual Income (k$)", "Spending Score (1-100)")
         Numeric columns to cluster on.
     k : int or "auto", default "auto"
@@ -73,8 +76,9 @@ class RunConfig:
         What to do with invalid rows: write them to ``rejected_rows.csv``, or stop.
     names : pathlib.Path or None, default None
         YAML or JSON file overriding segment names, descriptions and actions (``--names``).
-    output_format : {"csv", "parquet"}, default "csv"
-        Format of the clustered customers and the per-segment lists (``--output-format``).
+    output_format : {"csv", "parquet"} or None, default None
+        Format of the clustered customers and the per-segment lists (``--output-format``);
+        None: CSV, or a Parquet dataset on the Spark engine.
     engine : {"auto", "memory", "batches"}, default "auto"
         Where the rows live while the run works (:mod:`custseg.engines`): ``memory`` holds the
         table, ``batches`` reads it in record batches, ``auto`` uses batches when the in-memory
@@ -85,6 +89,18 @@ class RunConfig:
         Rows per batch of the ``batches`` engine; ``None`` sizes batches from ``memory_budget``.
     sample_rows : int, default 200,000
         Valid rows in the run's seeded uniform sample (every row when there are no more).
+    table : str or None, default None
+        With ``engine="spark"``: a table of the Spark catalog to read instead of ``input``.
+    spark_master : str or None, default None
+        Spark master URL (``--spark-master``); default ``local[*]``, or the master of an active
+        session (``spark-submit``).
+    spark_conf : tuple of (str, str), default ()
+        Spark settings (``--spark-conf key=value``).
+    output_table : str or None, default None
+        With ``engine="spark"``: also write one row per customer (id, ``Cluster``, ``Segment``,
+        ``run_id``, ``run_date``) to this table of the Spark catalog.
+    if_exists : {"fail", "replace", "append"}, default "fail"
+        What to do when ``output_table`` exists (``append`` keeps every monthly run).
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
@@ -104,7 +120,7 @@ class RunConfig:
     custseg.exceptions.ConfigError: K must be at least 1 (got --k 0).
     """
 
-    input: Path | None = None
+    input: Path | str | None = None
     features: tuple[str, ...] = DEFAULT_FEATURES
     k: int | str = DEFAULT_K
     k_min: int = DEFAULT_K_MIN
@@ -119,11 +135,16 @@ class RunConfig:
     on_invalid: str = "reject"
     names: Path | None = None
     previous: Path | None = None
-    output_format: str = "csv"
+    output_format: str | None = None
     engine: str = "auto"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     batch_rows: int | None = None
     sample_rows: int = DEFAULT_SAMPLE_ROWS
+    table: str | None = None
+    spark_master: str | None = None
+    spark_conf: tuple[tuple[str, str], ...] = ()
+    output_table: str | None = None
+    if_exists: str = "fail"
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -142,6 +163,8 @@ class RunConfig:
         dupes = sorted({f for f in self.features if self.features.count(f) > 1})
         if dupes:
             raise ConfigError(f"Feature {dupes[0]!r} is listed twice in --features.")
+        if self.output_format is None:
+            object.__setattr__(self, "output_format", "parquet" if self.engine == "spark" else "csv")
         if self.output_format not in OUTPUT_FORMATS:
             raise ConfigError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)} "
                               f"(got {self.output_format!r}).")
@@ -160,8 +183,21 @@ class RunConfig:
         object.__setattr__(self, "column_map", tuple((str(a), str(b)) for a, b in column_map))
         object.__setattr__(self, "features", tuple(self.features))
         object.__setattr__(self, "out", Path(self.out))
-        if self.input is not None:
+        if self.input is not None and not is_url(self.input):
             object.__setattr__(self, "input", Path(self.input))
+        spark_conf = self.spark_conf.items() if isinstance(self.spark_conf, dict) else self.spark_conf
+        object.__setattr__(self, "spark_conf", tuple((str(a), str(b)) for a, b in spark_conf))
+        if self.engine != "spark" and (self.table or self.spark_master or self.spark_conf):
+            option = "--table" if self.table else "--spark-master" if self.spark_master else "--spark-conf"
+            raise ConfigError(f"{option} goes with --engine spark.")
+        if self.if_exists not in IF_EXISTS:
+            raise ConfigError(f"--if-exists must be one of {', '.join(IF_EXISTS)} "
+                              f"(got {self.if_exists!r}).")
+        if self.output_table is not None and self.engine != "spark":
+            raise ConfigError("--output-table writes a Spark catalog table: use it with --engine "
+                              "spark.")
+        if self.table is not None and self.input is not None:
+            raise ConfigError("Give either an input path or --table, not both.")
         if self.names is not None:
             object.__setattr__(self, "names", Path(self.names))
         if self.previous is not None:
@@ -175,6 +211,17 @@ class RunConfig:
     def with_(self, **changes: object) -> RunConfig:
         """Return a copy with some options changed (validated again)."""
         return replace(self, **changes)
+
+
+def is_url(value: object) -> bool:
+    """Whether ``value`` is a URL (``s3a://...``, ``hdfs://...``) rather than a local path.
+
+    Examples
+    --------
+    >>> is_url("s3a://bucket/customers"), is_url("data/customers.csv")
+    (True, False)
+    """
+    return isinstance(value, str) and "://" in value
 
 
 def parse_bytes(value: int | str) -> int:

@@ -35,3 +35,8 @@ class ModelFileError(CustsegError, ValueError):
 
 class MissingDependencyError(CustsegError, ImportError):
     """An optional dependency needed for the requested feature is not installed."""
+
+
+class EngineError(CustsegError, RuntimeError):
+    """The engine could not start or run (a Spark session that does not start, a failed job)."""
+

@@ -56,15 +56,19 @@ class RichProgress:
         )
 
     def __enter__(self) -> RichProgress:
-        self._progress.start()
+        self._started = False  # started at the first step: a run that fails first prints nothing
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        if self._started:
+            self._progress.stop()
 
     @contextmanager
     def task(self, description: str, total: float | None = None, unit: str | None = None
              ) -> Iterator[Advance]:
+        if not getattr(self, "_started", True):
+            self._progress.start()
+            self._started = True
         task_id = self._progress.add_task(description, total=total if total else 1, unit=unit)
 
         def advance(amount: float = 1) -> None:

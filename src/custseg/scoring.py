@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -128,7 +129,9 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
                  fmt: str | None = None,
                  column_map: Mapping[str, str] | Sequence[str] | Sequence[tuple[str, str]] = (),
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 progress: Progress | None = None) -> PredictResult:
+                 progress: Progress | None = None, engine: str = "auto",
+                 spark_master: str | None = None,
+                 spark_conf: Sequence[tuple[str, str]] = ()) -> PredictResult:
     """Validate and score every row of a customer file with ``model``; write scores and rejects.
 
     Parameters
@@ -148,6 +151,11 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
         Rows validated and scored at a time.
     progress : Progress, optional
         Where to show progress.
+    engine : {"auto", "memory", "batches", "spark"}, default "auto"
+        ``spark`` scores on Apache Spark (any path Spark reads; the scored customers become a
+        dataset at ``out_path``); the others read the file in chunks here.
+    spark_master, spark_conf
+        With ``engine="spark"``: as ``--spark-master`` and ``--spark-conf``.
 
     Returns
     -------
@@ -177,15 +185,58 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     """
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1 (got {chunk_rows}).")
+    mapping = parse_column_map(dict(column_map) if _is_pairs(column_map) else column_map)
+    if engine == "spark":
+        return _predict_on_spark(model, input_path, out_path, fmt, mapping, progress,
+                                 spark_master, tuple(spark_conf))
     input_path = Path(input_path)
     source = open_source(input_path, fmt)
     out = _output_path(input_path, out_path)
-    mapping = parse_column_map(dict(column_map) if _is_pairs(column_map) else column_map)
     feature_cols, id_col = model.resolve_columns(source.columns, mapping, source.name)
     _check_out_writable(out)
     progress = progress or NullProgress()
     with progress.task(f"Scoring {source.name}", total=100) as advance:
         return _score(model, source, out, feature_cols, id_col, chunk_rows, advance)
+
+
+def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Path | None,
+                      fmt: str | None, mapping: dict[str, str], progress: Progress | None,
+                      spark_master: str | None, spark_conf: tuple) -> PredictResult:
+    from custseg.engines.spark.score import score_on_spark
+
+    name = str(input_path).rstrip("/").split("/")[-1]
+    out = Path(out_path) if out_path is not None else default_out_path(name)
+    if out.is_dir() and not (out / "_SUCCESS").exists():
+        out = default_out_path(name, out)
+    _check_out_writable(out)
+    with (progress or NullProgress()).task(f"Scoring {name} (Spark)"):
+        scores = score_on_spark(model, input_path, out, fmt=fmt, column_map=mapping,
+                                spark_master=spark_master, spark_conf=spark_conf)
+    rejects_path = None
+    try:
+        stale = rejects_path_for(out)
+        if stale.is_dir():  # a dataset of an earlier scoring: replaced or removed
+            shutil.rmtree(stale, ignore_errors=True)
+        if scores.rejects.count:
+            scores.rejects.write_dataset(stale)
+            rejects_path = stale
+        else:
+            with contextlib.suppress(OSError):
+                stale.unlink(missing_ok=True)
+    finally:
+        scores.rejects.close()
+    n_scored, n_rejected = scores.n_scored, scores.rejects.count
+    if n_scored + n_rejected != scores.n_input:  # pragma: no cover - a bug, not a user error
+        raise RuntimeError(f"row accounting broken: {scores.n_input} != {n_scored} + {n_rejected}")
+    counts = pd.DataFrame({SEGMENT_COLUMN: list(model.names), "customers": scores.customers,
+                           "share": scores.customers / n_scored, "atypical": scores.atypical},
+                          index=pd.Index(model.clusters, name=CLUSTER_COLUMN))
+    return PredictResult(out=out, rejects_path=rejects_path, n_input=scores.n_input,
+                         n_scored=n_scored, n_rejected=n_rejected, counts=counts,
+                         n_atypical=int(scores.atypical.sum()), has_thresholds=model.has_thresholds,
+                         input_name=scores.name, input_sha256=scores.sha256,
+                         threshold_quantile=getattr(model, "threshold_quantile", None)
+                         if model.has_thresholds else None)
 
 
 def _is_pairs(value: object) -> bool:

@@ -27,6 +27,7 @@ from custseg.exceptions import (
     ConfigError,
     CustsegError,
     DataValidationError,
+    EngineError,
     InputFileError,
     MissingDependencyError,
     ModelFileError,
@@ -42,6 +43,7 @@ EXIT_CODES: dict[type[CustsegError], int] = {
     OutputError: 5,
     ModelFileError: 6,
     MissingDependencyError: 7,
+    EngineError: 8,
 }
 EXIT_INTERNAL = 70
 
@@ -126,9 +128,9 @@ def main_callback(
 
 
 InputArg = Annotated[
-    Path | None,
-    typer.Argument(help="Customer table: CSV, Parquet or Excel (.xlsx). "
-                        "[default: the bundled Mall Customers data]",
+    str | None,
+    typer.Argument(help="Customer table: CSV, Parquet or Excel (.xlsx); with --engine spark any "
+                        "path or URL Spark reads. [default: the bundled Mall Customers data]",
                    show_default=False),
 ]
 FeaturesOpt = Annotated[
@@ -168,17 +170,36 @@ PreviousOpt = Annotated[Path | None, typer.Option(
     "--previous", metavar="PATH",
     help="A previous run folder (or its model file): matched segments keep their ids and names; "
          "migration and drift since that run are reported.", show_default=False)]
-OutputFormatOpt = Annotated[str, typer.Option(
-    "--output-format", help="Clustered customers and segment lists as 'csv' or 'parquet'.")]
+OutputFormatOpt = Annotated[str | None, typer.Option(
+    "--output-format", help="Clustered customers and segment lists as 'csv' or 'parquet'. "
+                            "[default: csv; a Parquet dataset with --engine spark]",
+    show_default=False)]
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="'memory' (the table held), 'batches' (record batches, memory bounded by the "
-                     "batch; 'streaming' is accepted too) or 'auto' (batches when the input would "
-                     "not fit --memory-budget).")]
+                     "batch; 'streaming' is accepted too), 'spark' (Apache Spark: pip install "
+                     "'custseg[spark]') or 'auto' (batches when the input would not fit "
+                     "--memory-budget).")]
 BatchRowsOpt = Annotated[int | None, typer.Option(
     "--batch-rows", help="Rows per batch of --engine batches. [default: from --memory-budget]",
     show_default=False)]
 MemoryOpt = Annotated[str, typer.Option(
     "--memory-budget", help="Memory the run may use, e.g. 2GB (decides --engine auto).")]
+SparkMasterOpt = Annotated[str | None, typer.Option(
+    "--spark-master", metavar="URL", help="With --engine spark: the Spark master "
+    "(spark://host:7077, yarn, local[4]...). [default: local[*], or the session of spark-submit]",
+    show_default=False)]
+SparkConfOpt = Annotated[list[str] | None, typer.Option(
+    "--spark-conf", metavar="KEY=VALUE", help="With --engine spark: a Spark setting "
+    "(repeatable), e.g. spark.executor.memory=8g.", show_default=False)]
+TableOpt = Annotated[str | None, typer.Option(
+    "--table", metavar="NAME", help="With --engine spark: read this table of the Spark catalog "
+    "(database.table) instead of INPUT.", show_default=False)]
+OutputTableOpt = Annotated[str | None, typer.Option(
+    "--output-table", metavar="NAME", help="With --engine spark: also write one row per customer "
+    "(customer_id, Cluster, Segment, run_id, run_date) to this catalog table.",
+    show_default=False)]
+IfExistsOpt = Annotated[str, typer.Option(
+    "--if-exists", help="When --output-table exists: 'fail', 'replace' it, or 'append' this run.")]
 KOpt = Annotated[str, typer.Option(
     "--k", "-k", help="Number of segments, or 'auto' to choose it from the data.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K compared.")]
@@ -188,7 +209,26 @@ MinShareOpt = Annotated[float, typer.Option(
     help="With --k auto, a K leaving a segment under this share of customers is not chosen.")]
 
 
-def build_config(input: Path | None, features: list[str] | None, id_column: str | None,
+def parse_settings(items: Sequence[str] | None, option: str = "--spark-conf"
+                   ) -> tuple[tuple[str, str], ...]:
+    """``["key=value", ...]`` as pairs.
+
+    Examples
+    --------
+    >>> parse_settings(["spark.executor.memory=8g"])
+    (('spark.executor.memory', '8g'),)
+    """
+    out = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} {item!r} is not KEY=VALUE. Example: {option} "
+                              "spark.executor.memory=8g.")
+        out.append((key.strip(), value.strip()))
+    return tuple(out)
+
+
+def build_config(input: str | Path | None, features: list[str] | None, id_column: str | None,
                  column_map: list[str] | None, **options: object) -> RunConfig:
     """A RunConfig from the options every command shares."""
     return RunConfig(

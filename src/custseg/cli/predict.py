@@ -14,11 +14,14 @@ from custseg.cli.app import (
     FormatOpt,
     InputArg,
     QuietOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
     TracebackOpt,
     app,
     err_console,
     handles_errors,
     out_console,
+    parse_settings,
     progress_for,
 )
 
@@ -49,6 +52,11 @@ def predict(
              "it: only for files you trust.")] = False,
     format: FormatOpt = None,
     column_map: ColumnMapOpt = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="'spark' scores on Apache Spark (the scored customers become a dataset "
+                         "at --out); anything else reads INPUT in chunks here.")] = "auto",
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -62,7 +70,9 @@ def predict(
     source = input if input is not None else mall_customers_path()
     with progress_for(quiet) as progress:
         result = predict_file(scorer, source, out, fmt=format,
-                              column_map=parse_column_map(column_map), progress=progress)
+                              column_map=parse_column_map(column_map), progress=progress,
+                              engine=engine, spark_master=spark_master,
+                              spark_conf=parse_settings(spark_conf))
     if not quiet:
         print_predict_summary(out_console, result)
 

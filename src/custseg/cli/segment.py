@@ -15,6 +15,7 @@ from custseg.cli.app import (
     FeaturesOpt,
     FormatOpt,
     IdOpt,
+    IfExistsOpt,
     InputArg,
     KMaxOpt,
     KMinOpt,
@@ -25,14 +26,19 @@ from custseg.cli.app import (
     OnInvalidOpt,
     OutOpt,
     OutputFormatOpt,
+    OutputTableOpt,
     PreviousOpt,
     QuietOpt,
     SeedOpt,
+    SparkConfOpt,
+    SparkMasterOpt,
+    TableOpt,
     TracebackOpt,
     app,
     build_config,
     handles_errors,
     out_console,
+    parse_settings,
     progress_for,
 )
 from custseg.config import (
@@ -62,10 +68,15 @@ def run(
     on_invalid: OnInvalidOpt = "reject",
     names: NamesOpt = None,
     previous: PreviousOpt = None,
-    output_format: OutputFormatOpt = "csv",
+    output_format: OutputFormatOpt = None,
     engine: EngineOpt = "auto",
     memory_budget: MemoryOpt = "2GB",
     batch_rows: BatchRowsOpt = None,
+    table: TableOpt = None,
+    spark_master: SparkMasterOpt = None,
+    spark_conf: SparkConfOpt = None,
+    output_table: OutputTableOpt = None,
+    if_exists: IfExistsOpt = "fail",
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -76,7 +87,9 @@ def run(
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
                           on_invalid=on_invalid, names=names, previous=previous, engine=engine,
                           memory_budget=memory_budget, output_format=output_format,
-                          batch_rows=batch_rows)
+                          batch_rows=batch_rows, table=table, spark_master=spark_master,
+                          spark_conf=parse_settings(spark_conf), output_table=output_table,
+                          if_exists=if_exists)
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:

@@ -47,7 +47,8 @@ class SegmentProfiles:
     features : tuple of str
         The features (the first numeric columns).
     quantile_rows : int
-        Rows the medians and quartiles were computed on (the sample's size).
+        Rows the medians and quartiles were computed on (the sample's size, or every customer
+        when the engine computed them: ``SegmentTotals.quantiles``).
     """
 
     table: pd.DataFrame
@@ -140,28 +141,32 @@ def profile_segments(totals: SegmentTotals, sample: Sample, sample_labels: np.nd
     means = totals.means()
     for j, name in enumerate(features):
         table[f"mean {name}"] = means[:, j]
+    given = totals.quantiles or {}
     stats = {}
     for j, name in enumerate(features):
-        stats[name] = _stats(sample.values[:, j], sample_labels, k, totals.feature_sums[:, j], sizes)
+        stats[name] = _stats(sample.values[:, j], sample_labels, k, totals.feature_sums[:, j], sizes,
+                             given.get(f"f{j}"))
     for name, plan in plans.items():
         if plan.kind == "numeric":
-            column = parse_numbers(sample.table.column(name))[0]
+            column = None if name in given else parse_numbers(sample.table.column(name))[0]
             stats[name] = _stats(column, sample_labels, k, totals.numeric_sums[name],
-                                 totals.numeric_counts[name])
+                                 totals.numeric_counts[name], given.get(name))
     numeric = pd.concat(stats, axis=1) if stats else pd.DataFrame(index=_index(k))
     mixes = {name: category_shares(counts, list(plans[name].categories), k)
              for name, counts in totals.category_counts.items()}
-    return SegmentProfiles(table, numeric, mixes, tuple(features), quantile_rows=sample.size)
+    return SegmentProfiles(table, numeric, mixes, tuple(features),
+                           quantile_rows=n if given else sample.size)
 
 
 def _index(k: int) -> pd.Index:
     return pd.Index([*range(k), BASE], name="Cluster", dtype=object)
 
 
-def _stats(column: np.ndarray, labels: np.ndarray, k: int, sums: np.ndarray, counts: np.ndarray
-           ) -> pd.DataFrame:
-    """Exact means from the aggregates; median and quartiles of the sample."""
-    out = quantiles(column, labels, k)
+def _stats(column: np.ndarray | None, labels: np.ndarray, k: int, sums: np.ndarray,
+           counts: np.ndarray, given: np.ndarray | None = None) -> pd.DataFrame:
+    """Exact means from the aggregates; median and quartiles of the sample, or ``given``."""
+    out = (quantiles(column, labels, k) if given is None
+           else pd.DataFrame(given, index=_index(k), columns=["median", "q1", "q3"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         base = sums.sum() / counts.sum() if counts.sum() else np.nan
         out.insert(0, "mean", [*(sums / np.where(counts > 0, counts, np.nan)), base])

@@ -96,10 +96,19 @@ class RuleAgreement:
     0.75
     """
 
+    #: What an engine computing natively fills in (:mod:`custseg.engines.base`): agreement of
+    #: ``rules.tree`` with the segments.
+    native = "rule_agreement"
+
     def __init__(self, rules: SegmentRules) -> None:
         self.rules = rules
         self.agree = 0
         self.n = 0
+
+    def absorb(self, agree: int, n: int) -> None:
+        """Take counts an engine made itself (instead of :meth:`observe`)."""
+        self.agree += int(agree)
+        self.n += int(n)
 
     def observe(self, batch: object) -> None:
         self.agree += int((self.rules.tree.predict(batch.values) == batch.labels).sum())

@@ -46,6 +46,11 @@ class SegmentTotals:
         Per categorical column: customers per (segment, category), shape (k, categories).
     segment_inertia : numpy.ndarray
         Per segment, the sum of squared scaled distances to its centroid.
+    quantiles : dict of str to numpy.ndarray or None
+        Median, first and third quartile per segment and for the base (rows 0..k-1, then the
+        base; shape (k + 1, 3)), keyed by ``f<j>`` for feature j and by name for the other
+        numeric columns, when an engine computed them over every row (:meth:`absorb_quantiles`);
+        None: the profile takes them from the run's sample.
 
     Examples
     --------
@@ -72,12 +77,33 @@ class SegmentTotals:
                                 for name, plan in self.plans.items() if plan.kind != "numeric"}
         self._categories = {name: pa.array(list(plan.categories), pa.string())
                             for name, plan in self.plans.items() if plan.kind != "numeric"}
+        self.quantiles: dict[str, np.ndarray] | None = None
         self._blocks = Blocks(self._add_block)
 
     @property
     def inertia(self) -> float:
         """Sum of squared scaled distances of every row to its centroid."""
         return float(self.segment_inertia.sum())
+
+    #: The aggregation an engine computing natively fills in (:mod:`custseg.engines.base`).
+    native = "segment_totals"
+
+    def absorb(self, sizes: np.ndarray, feature_sums: np.ndarray, segment_inertia: np.ndarray,
+               numeric_sums: dict[str, np.ndarray], numeric_counts: dict[str, np.ndarray],
+               category_counts: dict[str, np.ndarray]) -> None:
+        """Take the totals an engine aggregated itself (instead of :meth:`observe`)."""
+        self.sizes += np.asarray(sizes, dtype=np.int64)
+        self.feature_sums += feature_sums
+        self.segment_inertia += segment_inertia
+        for name in self.numeric:
+            self.numeric_sums[name] += numeric_sums[name]
+            self.numeric_counts[name] += np.asarray(numeric_counts[name], dtype=np.int64)
+        for name, counts in self.category_counts.items():
+            counts += np.asarray(category_counts[name], dtype=np.int64)
+
+    def absorb_quantiles(self, quantiles: dict[str, np.ndarray]) -> None:
+        """Take medians and quartiles an engine computed over every row (see ``quantiles``)."""
+        self.quantiles = {name: np.asarray(q, dtype=np.float64) for name, q in quantiles.items()}
 
     def observe(self, batch: AssignedBatch) -> None:
         """Count one batch of assigned rows."""

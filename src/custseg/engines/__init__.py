@@ -2,6 +2,7 @@
 
 - ``memory`` (:mod:`~custseg.engines.memory`): the table read whole and held.
 - ``batches`` (:mod:`~custseg.engines.batches`): Arrow record batches; memory bounded by the batch.
+- ``spark`` (:mod:`~custseg.engines.spark`): Apache Spark reads, checks, aggregates and writes.
 
 :func:`open_engine` picks one from a run's options (``--engine auto`` takes batches when the
 in-memory engine would not fit ``--memory-budget``). A new engine is a new back-end of the
@@ -19,6 +20,7 @@ from custseg.datasets import mall_customers_path
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.batches import BatchEngine, batch_rows_for
 from custseg.engines.memory import MemoryEngine
+from custseg.exceptions import ConfigError
 from custseg.io.chunks import Source
 from custseg.io.sources import FrameSource, open_source
 
@@ -31,8 +33,14 @@ MEMORY_FACTOR = {"csv": 6.0, "parquet": 12.0, "excel": 10.0, "dataframe": 2.0}
 BASE_MEMORY = 300 * 1024**2
 
 
-def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source:
-    """The run's input: ``data``, the file ``config.input``, or the bundled Mall data."""
+def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | None:
+    """The run's input: ``data``, the file ``config.input``, or the bundled Mall data; None for
+    the Spark engine (Spark opens its input itself)."""
+    if config.engine == "spark":
+        if data is not None:
+            raise ConfigError("A data frame runs on the memory or batches engine; give Spark a "
+                              "path or --table.")
+        return None
     if data is not None:
         return FrameSource(data)
     path = config.input if config.input is not None else mall_customers_path()
@@ -45,15 +53,16 @@ def estimated_memory(source: Source) -> int:
     return int(source.size_bytes * factor) + BASE_MEMORY
 
 
-def open_engine(config: RunConfig, source: Source, work_parent: Path | None = None) -> Engine:
+def open_engine(config: RunConfig, source: Source | None, work_parent: Path | None = None
+                ) -> Engine:
     """The engine ``config.engine`` names (``auto``: memory when the estimate fits the budget).
 
     Parameters
     ----------
     config : RunConfig
         ``engine``, ``memory_budget`` and ``batch_rows`` are used.
-    source : Source
-        The input (:func:`open_input`).
+    source : Source or None
+        The input (:func:`open_input`; None for the Spark engine, which reads its own).
     work_parent : pathlib.Path, optional
         Where the engine's work folder goes (default: the system's temporary folder).
 
@@ -63,6 +72,10 @@ def open_engine(config: RunConfig, source: Source, work_parent: Path | None = No
         Not entered yet: use it in a ``with`` block.
     """
     kind = config.engine
+    if kind == "spark":
+        from custseg.engines.spark import open_spark
+
+        return open_spark(config)
     if kind == "auto":
         fits = source.format == "dataframe" or estimated_memory(source) <= config.memory_budget
         kind = "memory" if fits else "batches"

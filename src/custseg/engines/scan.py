@@ -247,3 +247,24 @@ class Scan:
             raise DataValidationError(
                 f"Only {self.n_valid} valid row(s) in {self.source.name}{rejected}, fewer than "
                 f"K={k} segments. Use a smaller --k, or fix the rejected rows.")
+
+
+def scaler_from_moments(n: int, mean: np.ndarray, var: np.ndarray) -> StandardScaler:
+    """A fitted StandardScaler from the moments an engine aggregated itself (count, mean and
+    population variance per feature), as ``fit`` would leave it (a constant feature scales by 1).
+
+    Examples
+    --------
+    >>> s = scaler_from_moments(2, np.array([2.0, 5.0]), np.array([1.0, 0.0]))
+    >>> s.scale_.tolist(), s.transform([[3.0, 5.0]]).tolist()
+    ([1.0, 1.0], [[1.0, 0.0]])
+    """
+    scaler = StandardScaler()
+    mean = np.asarray(mean, dtype=np.float64)
+    var = np.maximum(np.asarray(var, dtype=np.float64), 0.0)
+    scale = np.sqrt(var)
+    scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
+    scaler.mean_, scaler.var_, scaler.scale_ = mean, var, scale
+    scaler.n_samples_seen_ = np.int64(n)
+    scaler.n_features_in_ = len(mean)
+    return scaler

@@ -57,6 +57,10 @@ class ClusteredWriter:
         self.ids = np.array([s.cluster for s in segments], dtype=np.int64)
         self.names = pa.array([s.name for s in segments], pa.string())
         self.k = len(segments)
+        self.plain = plain
+
+    #: An engine writing natively writes :attr:`paths` itself (:mod:`custseg.engines.base`).
+    native = "clustered_files"
 
     def observe(self, batch: AssignedBatch) -> None:
         """Append one batch to the clustered file and each row to its segment's file."""

@@ -58,6 +58,9 @@ def source_summary(source: SourceInfo) -> dict:
 #: every customer: ``run.engine.sample_rows`` equals ``rows.clustered``).
 ESTIMATED_ON_SAMPLE = ("k_selection", "median", "q1", "q3", "names", "rules_tree", "silhouette",
                        "distance_threshold", "psi", "figures")
+#: The sample's statistics the Spark engine computes over every customer instead
+#: (``percentile_approx``, ``run.engine.quantiles``) when its sample does not hold them all.
+QUANTILES = ("median", "q1", "q3")
 
 
 def engine_summary(result: RunResult) -> dict:
@@ -68,7 +71,9 @@ def engine_summary(result: RunResult) -> dict:
     """
     facts = {key: (round(value, 12) if isinstance(value, float) else value)
              for key, value in result.engine.items()}
-    return {**facts, "estimated_on_sample": list(ESTIMATED_ON_SAMPLE)}
+    estimated = [name for name in ESTIMATED_ON_SAMPLE
+                 if not (facts.get("quantiles") == "percentile_approx" and name in QUANTILES)]
+    return {**facts, "estimated_on_sample": estimated}
 
 
 def config_summary(config: RunConfig) -> dict:

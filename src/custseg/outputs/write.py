@@ -122,7 +122,13 @@ def figure_inputs(result: RunResult) -> FigureInputs:
 
 
 def write_rejects(rejects: RejectStore, path: Path) -> Path:
-    """``rejected_rows.csv`` from the spilled rejects (one quoting style for the whole file)."""
+    """``rejected_rows.csv`` from the spilled rejects (one quoting style for the whole file).
+
+    Rejects an engine keeps elsewhere (Spark's) write themselves, as a dataset at ``path``.
+    """
+    if hasattr(rejects, "write_dataset"):
+        rejects.write_dataset(path)
+        return path
     with TableWriter(path, plain=not rejects.structural) as writer:
         for table in rejects.batches():
             writer.write(table)

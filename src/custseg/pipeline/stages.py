@@ -39,6 +39,7 @@ from custseg.io.columns import resolve_columns
 from custseg.io.outfolder import OutputFolder, check_writable
 from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
+from custseg.outputs.table import CatalogTable
 from custseg.outputs.write import record_history, write_k_choice, write_outputs
 from custseg.pipeline.result import KChoiceResult, Rows, RunResult
 from custseg.pipeline.tracking import PreviousComparison
@@ -151,6 +152,9 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
                                    config.output_format)
         writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments))
         observers.append(writer)
+    if config.output_table is not None:
+        observers.append(CatalogTable(config.output_table, config.if_exists, Path(config.out).name,
+                                      scanned.spec.id_column, segments))
     if comparison is not None:
         observers.append(comparison.observer(scanned.spec.id_column, staging,
                                              plain=not scanned.text_needs_quotes))

@@ -88,6 +88,9 @@ class _Feed:
     the clustered file), as a later run reading this one back will number it.
     """
 
+    #: An engine joining natively reads :attr:`comparison` (:mod:`custseg.engines.base`).
+    native = "previous_run"
+
     def __init__(self, comparison: PreviousComparison, id_column: str | None) -> None:
         self.comparison = comparison
         self.id_column = id_column

@@ -396,6 +396,11 @@ class AtypicalCounter:
         self.atypical = 0
         self.n = 0
 
+    def absorb(self, atypical: int, n: int) -> None:
+        """Take counts an engine made itself (instead of :meth:`count`)."""
+        self.atypical += int(atypical)
+        self.n += int(n)
+
     def count(self, values: np.ndarray) -> None:
         """Count customers (feature values in original units)."""
         Z = scaled(values, self.mean, self.scale)

@@ -186,6 +186,7 @@ class MigrationCounter:
         self.counts = np.zeros((len(self.previous_ids), len(self.new_ids)), dtype=np.int64)
         self.seen = np.zeros(len(previous), dtype=bool)
         self.n_new = 0
+        self.departed: int | None = None  # set when an engine joined the runs itself
         self.writer = writer
 
     def count(self, ids: pa.Array | pa.ChunkedArray | None, rows: np.ndarray,
@@ -209,13 +210,22 @@ class MigrationCounter:
             self.writer.write(pa.table({ID_COLUMN: text, PREVIOUS_COLUMN: pa.array(previous),
                                         NEW_COLUMN: pa.array(new)}))
 
+    def absorb(self, counts: np.ndarray, n_new: int, n_departed: int) -> None:
+        """Take a whole migration an engine joined itself: counts per (previous position, new
+        position), customers only in the later run, and only in the previous run."""
+        self.counts += np.asarray(counts, dtype=np.int64)
+        self.n_new += int(n_new)
+        self.departed = int(n_departed)
+
     def result(self) -> Migration:
         """The counts so far (call after the last batch)."""
         n_both = int(self.counts.sum())
         same = sum(int(self.counts[r, c]) for r, p in enumerate(self.previous_ids)
                    for c, n in enumerate(self.new_ids) if p == n)
+        departed = (int(len(self.previous) - self.seen.sum()) if self.departed is None
+                    else self.departed)
         return Migration(n_both=n_both, n_moved=n_both - same, n_new=self.n_new,
-                         n_departed=int(len(self.previous) - self.seen.sum()),
+                         n_departed=departed,
                          transitions=transition_matrix(self.counts, self.previous_ids, self.new_ids))
 
 

@@ -52,6 +52,8 @@ class PreviousRun:
         Every segment id its lineage has used (new segments never reuse one).
     customers : PreviousCustomers or None
         Its customers' id keys and segments (None: model file only).
+    clustered : pathlib.Path or None
+        Its clustered customers file (None: model file only).
     sample_values, sample_labels : numpy.ndarray or None
         A seeded uniform sample of its customers: feature values and segment ids.
     """
@@ -62,6 +64,7 @@ class PreviousRun:
     customers: PreviousCustomers | None = None
     sample_values: np.ndarray | None = None
     sample_labels: np.ndarray | None = None
+    clustered: Path | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -148,7 +151,7 @@ def load_previous(path: str | Path, *, callbacks: Sequence[CustomerCallback] = (
     except CustsegError as exc:
         raise InputFileError(f"Cannot read the customers of the run {path.name} from "
                              f"{clustered.name}: {exc}") from None
-    return PreviousRun(path.name, model, _used_ids(path), customers, values, labels)
+    return PreviousRun(path.name, model, _used_ids(path), customers, values, labels, clustered)
 
 
 def _read_customers(clustered: Path, model: SegmentModel, callbacks: Sequence[CustomerCallback],
@@ -191,7 +194,7 @@ def clustered_file(folder: Path) -> Path | None:
             name = json.loads(summary.read_text(encoding="utf-8")).get("files", {}).get("clustered")
         except (json.JSONDecodeError, AttributeError, OSError):
             name = None
-        if name and (folder / name).is_file():
+        if name and (folder / name).exists():  # a file, or a dataset folder (Spark)
             return folder / name
     found = sorted([*folder.glob(f"*{CLUSTERED_SUFFIX}.csv"),
                     *folder.glob(f"*{CLUSTERED_SUFFIX}.parquet")])
