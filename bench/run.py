@@ -5,6 +5,9 @@ Sections (``--sections``, comma separated; default all but ``huge``):
 ``quality``   fit quality (centroid index) and time at the true K on Fränti's sets, custseg
               against scikit-learn.
 ``choose_k``  ``custseg choose-k`` on 1,000,000 generated customers.
+``predict``   ``custseg predict`` on 10^7 rows.
+``huge``, ``history``, ``spark``  the out-of-core engine at 10^8 rows, the monthly view, the
+              Spark engine (each its own module in ``bench/``).
 
 Every timing runs as its own process; wall time and peak RSS come from ``os.wait4``. Ratios
 compare commands run in the same session, on the same machine, one after the other.
@@ -62,6 +65,12 @@ def section_huge() -> str:
     return streaming.section([10_000_000, 100_000_000])
 
 
+def section_spark() -> str:
+    import spark
+
+    return spark.section(10_000_000)
+
+
 def section_history() -> str:
     import history
 
@@ -69,7 +78,8 @@ def section_history() -> str:
 
 
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
-            "predict": section_predict, "huge": section_huge, "history": section_history}
+            "predict": section_predict, "huge": section_huge, "history": section_history,
+            "spark": section_spark}
 DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
 _MARK = "<!-- section: {} -->"
 
