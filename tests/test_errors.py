@@ -221,7 +221,7 @@ def test_choose_k_gives_the_same_errors(tmp_path: Path, name, content, args, cod
 
 
 def test_internal_error_is_one_line_and_exit_70(tmp_path, monkeypatch):
-    def broken(inputs, folder):
+    def broken(inputs, folder, *background):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(custseg.outputs.write, "render_figures", broken)

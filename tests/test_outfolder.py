@@ -130,7 +130,7 @@ def _tree_digest(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _fail_figures(inputs, folder):
+def _fail_figures(inputs, folder, *background):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "half.png").write_bytes(b"\x89PNG partial")
     raise RuntimeError("disk full while drawing")

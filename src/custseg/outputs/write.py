@@ -40,7 +40,13 @@ from custseg.io.rejects import RejectStore
 from custseg.modelfile import save_model
 from custseg.outputs.summary import k_choice_summary, run_summary
 from custseg.progress import NullProgress, Progress
-from custseg.report.figures import FigureInputs, k_selection_figures, render_figures
+from custseg.report.figures import (
+    FigureInputs,
+    fit_jobs,
+    k_selection_figures,
+    render_figures,
+    sample_jobs,
+)
 from custseg.report.html import write_report
 from custseg.runfolder import (
     CHANGES_FILE,
@@ -59,13 +65,20 @@ from custseg.tracking.changes import RunChanges
 from custseg.tracking.history import history_dir_for, record_run, run_record
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from custseg.engines.sample import Sample
     from custseg.pipeline.result import KChoiceResult, RunResult
+    from custseg.report.rendering import BackgroundFigures
+    from custseg.segmentation.estimator import Segmenter
+    from custseg.segmentation.selection import KSelection
 
 _GENDER = "Gender"
 
 
 def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
-                  progress: Progress | None = None) -> dict[str, Path]:
+                  progress: Progress | None = None,
+                  figures: BackgroundFigures | None = None) -> dict[str, Path]:
     """Write every output of ``result`` but the clustered files into ``root``.
 
     Parameters
@@ -78,6 +91,8 @@ def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
         The run's rejected records (still on disk while the engine is open).
     progress : Progress, optional
         Where to show progress.
+    figures : BackgroundFigures, optional
+        The run's figures, started early (:func:`start_figures`): only the rest is drawn here.
 
     Returns
     -------
@@ -102,7 +117,8 @@ def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
         written["model_pickle"] = root / MODEL_PICKLE
         joblib.dump(result.segmenter.to_pipeline(result.segment_ids), written["model_pickle"])
     with progress.task("Drawing figures"):
-        for name, path in render_figures(figure_inputs(result), root / FIGURES_DIR).items():
+        for name, path in render_figures(figure_inputs(result), root / FIGURES_DIR,
+                                         figures).items():
             written[f"figure:{name}"] = path
     with progress.task("Writing the report"):
         written["report"] = write_report(summary, root / FIGURES_DIR, root / REPORT_FILE)
@@ -111,14 +127,40 @@ def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
 
 def figure_inputs(result: RunResult) -> FigureInputs:
     """What a run's figures are drawn from (its sample, fit, K choice and changes)."""
-    table = result.sample.table
+    return sample_figure_inputs(result.sample, result.sample_labels, result.n_clustered,
+                                result.features, result.names, result.segmenter,
+                                result.k_selection, result.silhouette_sample, result.config.seed,
+                                changes=result.changes)
+
+
+def sample_figure_inputs(sample: Sample, labels: np.ndarray, population: int,
+                         features: tuple[str, ...], names: list[str], segmenter: Segmenter,
+                         selection: KSelection, silhouette: tuple[np.ndarray, np.ndarray],
+                         seed: int, changes: RunChanges | None = None) -> FigureInputs:
+    """:class:`FigureInputs` from a run's parts (before its result exists)."""
+    return FigureInputs(values=sample.values, labels=labels, population=population,
+                        features=features, names=names, segmenter=segmenter,
+                        k_selection=selection, silhouette=silhouette, hue=_hue(sample),
+                        changes=changes, seed=seed)
+
+
+def _hue(sample: Sample) -> np.ndarray | None:
+    """The sample's Gender cells (to colour the features' scatter), if it has such a column."""
+    table = sample.table
     gender = resolve_column(_GENDER, table.column_names) if table is not None else None
-    hue = table.column(gender).to_numpy(zero_copy_only=False) if gender else None
-    return FigureInputs(values=result.sample.values, labels=result.sample_labels,
-                        population=result.n_clustered, features=result.features,
-                        names=result.names, segmenter=result.segmenter,
-                        k_selection=result.k_selection, silhouette=result.silhouette_sample,
-                        hue=hue, changes=result.changes, seed=result.config.seed)
+    return table.column(gender).to_numpy(zero_copy_only=False) if gender else None
+
+
+def start_sample_figures(figures: BackgroundFigures, sample: Sample, population: int,
+                         features: tuple[str, ...], seed: int) -> None:
+    """Start drawing the data's figures in the background (while K is chosen)."""
+    figures.start(sample_jobs(sample.values, features, _hue(sample), seed, population))
+
+
+def start_fit_figures(figures: BackgroundFigures, inputs: FigureInputs) -> None:
+    """Start drawing the fit's and the K choice's figures in the background (while the
+    customers are assigned and written)."""
+    figures.start(fit_jobs(inputs))
 
 
 def write_rejects(rejects: RejectStore, path: Path) -> Path:

@@ -40,10 +40,18 @@ from custseg.io.outfolder import OutputFolder, check_writable
 from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
 from custseg.outputs.table import CatalogTable
-from custseg.outputs.write import record_history, write_k_choice, write_outputs
+from custseg.outputs.write import (
+    record_history,
+    sample_figure_inputs,
+    start_fit_figures,
+    start_sample_figures,
+    write_k_choice,
+    write_outputs,
+)
 from custseg.pipeline.result import KChoiceResult, Rows, RunResult
 from custseg.pipeline.tracking import PreviousComparison
 from custseg.progress import NullProgress, Progress
+from custseg.report.rendering import BackgroundFigures
 from custseg.runfolder import clustered_file_name
 from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.lloyd import fit_centroids
@@ -118,9 +126,11 @@ def _medians(scanned: Scan, labels: np.ndarray, segmenter: Segmenter) -> np.ndar
 
 def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | None = None,
                overrides: dict | None = None, staging: Path | None = None,
-               progress: Progress | None = None) -> tuple[RunResult, Scan, dict[str, Path]]:
+               progress: Progress | None = None, figures: BackgroundFigures | None = None
+               ) -> tuple[RunResult, Scan, dict[str, Path]]:
     """Every computing stage on an open engine; with ``staging``, the clustered customers (and
-    the migration) are written into that folder during the assignment pass.
+    the migration) are written into that folder during the assignment pass; with ``figures``,
+    the figures are started before that pass, to be drawn while it runs.
 
     Returns
     -------
@@ -130,6 +140,9 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     """
     progress = progress or NullProgress()
     scanned = scan(engine, config, progress, config.forced_k or 1)
+    if figures is not None:
+        start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
+                             config.seed)
     selection = select_k(scanned, config, progress)
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
     k = segmenter.cluster_centers_.shape[0]
@@ -142,6 +155,12 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
                                      overrides, seed=config.seed, ids=ids,
                                      inherited=None if comparison is None else comparison.inherited)
         rules = fit_rules(sample.values, labels, features, k, seed=config.seed)
+    silhouette = silhouette_values(sample.values, labels, seed=config.seed,
+                                   transform=segmenter.scaler_.transform)
+    if figures is not None:
+        start_fit_figures(figures, sample_figure_inputs(
+            sample, labels, scanned.n_valid, features, [s.name for s in segments], segmenter,
+            selection, silhouette, config.seed))
     totals = SegmentTotals(k, len(features), scanned.plans)
     agreement = RuleAgreement(rules)
     observers: list = [totals, agreement]
@@ -172,8 +191,6 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         raise RuntimeError(f"segment sizes differ between passes: {totals.sizes} != "
                            f"{segmenter.cluster_sizes_}")
     profiles = profile_segments(totals, sample, labels, features, scanned.plans)
-    silhouette = silhouette_values(sample.values, labels, seed=config.seed,
-                                   transform=segmenter.scaler_.transform)
     result = RunResult(
         config=config, source=scanned.source,
         engine={**engine.facts(), **lloyd_facts, "sample_rows": sample.size},
@@ -272,11 +289,11 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
     overrides, previous = _prepare(config)
     source = open_input(config, data)
     with (open_engine(config, source, work_parent=out.absolute().parent) as engine,
-          OutputFolder(out) as staging):
+          OutputFolder(out) as staging, BackgroundFigures() as figures):
         result, scanned, written = segment_in(engine, config, previous=previous,
                                               overrides=overrides, staging=staging.path,
-                                              progress=progress)
-        written.update(write_outputs(result, staging.path, scanned.rejects, progress))
+                                              progress=progress, figures=figures)
+        written.update(write_outputs(result, staging.path, scanned.rejects, progress, figures))
     result = replace(result, outputs={name: out / path.relative_to(staging.path)
                                       for name, path in written.items()})
     return record_history(result)

@@ -12,15 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
 
 from custseg.report import plots
+from custseg.report.rendering import BackgroundFigures, FigureJob, render, render_png, save_png
 from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.selection import KSelection
 
-DPI = 110
 _GENDER = "Gender"
 
 
@@ -38,13 +35,7 @@ def slug(text: str) -> str:
 def save_figure(draw: Callable[[Axes], Axes], path: Path, size: tuple[float, float] = (7, 4.5)
                 ) -> Path:
     """Create a figure, let ``draw`` fill its axes, save it as PNG at ``path``."""
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    draw(fig.add_subplot())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # No "Software"/date metadata: the same run gives byte-identical PNGs.
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
-    return path
+    return save_png(render_png(FigureJob(path.stem, path.name, draw, size)), path)
 
 
 @dataclass(frozen=True)
@@ -95,45 +86,81 @@ class FigureInputs:
         return len(self.names)
 
 
-def render_figures(inputs: FigureInputs, folder: Path) -> dict[str, Path]:
-    """Save every figure of a run in ``folder``; return them by name."""
-    values, names, seed = inputs.values, inputs.features, inputs.seed
-    population = inputs.population
-    out: dict[str, Path] = {}
-    for j, name in enumerate(names):
-        out[f"hist_{slug(name)}"] = save_figure(
-            lambda ax, j=j, name=name: plots.histogram(ax, values[:, j], name, population=population),
-            folder / f"hist_{slug(name)}.png")
-    if len(names) >= 2:
-        out["scatter_features"] = save_figure(
-            lambda ax: plots.feature_scatter(ax, values[:, 0], values[:, 1], names[0], names[1],
-                                             hue=inputs.hue, hue_name=_GENDER, seed=seed,
-                                             population=population),
-            folder / "scatter_features.png")
-    out.update(k_selection_figures(inputs.k_selection, folder))
-    if len(names) >= 2:
+def render_figures(inputs: FigureInputs, folder: Path,
+                   background: BackgroundFigures | None = None) -> dict[str, Path]:
+    """Save every figure of a run in ``folder``; return them by name.
+
+    With ``background`` (started on :func:`figure_jobs` of the same inputs), the figures already
+    drawn by its worker are collected and only the rest is drawn here.
+    """
+    if background is None:
+        files = render([*figure_jobs(inputs), *change_jobs(inputs)], folder)
+    else:
+        files = background.finish(change_jobs(inputs), folder)
+    # Reading order (histograms first), whatever order they were drawn in.
+    order = [*(f"hist_{slug(name)}" for name in inputs.features), "scatter_features", "elbow",
+             "k_criteria", "segments", "transitions", "silhouette"]
+    return {name: files[name] for name in order if name in files}
+
+
+def figure_jobs(inputs: FigureInputs) -> list[FigureJob]:
+    """The figures of a run that do not depend on a previous run."""
+    return [*fit_jobs(inputs), *sample_jobs(inputs.values, inputs.features, inputs.hue,
+                                            inputs.seed, inputs.population)]
+
+
+def fit_jobs(inputs: FigureInputs) -> list[FigureJob]:
+    """The figures of the fit and of the K choice, costliest first."""
+    population, seed = inputs.population, inputs.seed
+    jobs = []
+    if len(inputs.features) >= 2:
         x, y, centers, x_name, y_name = _map_coordinates(inputs)
-        out["segments"] = save_figure(
+        jobs.append(FigureJob(
+            "segments", "segments.png",
             lambda ax: plots.segment_map(ax, x, y, inputs.labels, centers, x_name, y_name,
                                          segment_names=inputs.names, seed=seed,
-                                         population=population),
-            folder / "segments.png", size=(9.5, 5))
-    changes = inputs.changes
-    if changes is not None and changes.transitions is not None:
-        t = changes.transitions
-        prev_names, cur_names = changes.previous.name_of(), changes.current.name_of()
-        previous = [f"{i} {prev_names.get(int(i), '')}" for i in t.counts.index]
-        current = [f"{i} {cur_names.get(int(i), '')}" for i in t.counts.columns]
-        out["transitions"] = save_figure(
-            lambda ax: plots.transition_heatmap(ax, t.percent.to_numpy(float), t.counts.to_numpy(),
-                                                previous, current),
-            folder / "transitions.png", size=(9, 6))
+                                         population=population), size=(9.5, 5)))
     sil, labels = inputs.silhouette
     if sil.size:
-        out["silhouette"] = save_figure(
-            lambda ax: plots.silhouette_diagram(ax, sil, labels, inputs.k),
-            folder / "silhouette.png", size=(7, 5.5))
-    return out
+        jobs.append(FigureJob("silhouette", "silhouette.png",
+                              lambda ax: plots.silhouette_diagram(ax, sil, labels, inputs.k),
+                              size=(7, 5.5)))
+    return jobs + k_selection_jobs(inputs.k_selection)
+
+
+def sample_jobs(values: np.ndarray, features: tuple[str, ...], hue: np.ndarray | None, seed: int,
+                population: int) -> list[FigureJob]:
+    """The figures of the data alone (drawn from the sample ``values``, original units): the
+    features' scatter and a histogram per feature."""
+    jobs = []
+    if len(features) >= 2:
+        jobs.append(FigureJob(
+            "scatter_features", "scatter_features.png",
+            lambda ax: plots.feature_scatter(ax, values[:, 0], values[:, 1], features[0],
+                                             features[1], hue=hue, hue_name=_GENDER, seed=seed,
+                                             population=population), fixed_layout=True))
+    for j, name in enumerate(features):
+        jobs.append(FigureJob(
+            f"hist_{slug(name)}", f"hist_{slug(name)}.png",
+            lambda ax, j=j, name=name: plots.histogram(ax, values[:, j], name,
+                                                       population=population),
+            fixed_layout=True))
+    return jobs
+
+
+def change_jobs(inputs: FigureInputs) -> list[FigureJob]:
+    """The figure of a run's changes since ``--previous`` (none without one)."""
+    changes = inputs.changes
+    if changes is None or changes.transitions is None:
+        return []
+    t = changes.transitions
+    prev_names, cur_names = changes.previous.name_of(), changes.current.name_of()
+    previous = [f"{i} {prev_names.get(int(i), '')}" for i in t.counts.index]
+    current = [f"{i} {cur_names.get(int(i), '')}" for i in t.counts.columns]
+    return [FigureJob("transitions", "transitions.png",
+                      lambda ax: plots.transition_heatmap(ax, t.percent.to_numpy(float),
+                                                          t.counts.to_numpy(), previous, current),
+                      size=(9, 6))]
 
 
 def _map_coordinates(inputs: FigureInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
@@ -142,6 +169,8 @@ def _map_coordinates(inputs: FigureInputs) -> tuple[np.ndarray, np.ndarray, np.n
     names, values, segmenter = inputs.features, inputs.values, inputs.segmenter
     if len(names) == 2:
         return (values[:, 0], values[:, 1], segmenter.cluster_centers_original_, names[0], names[1])
+    from sklearn.decomposition import PCA  # only with more than two features
+
     transform = segmenter.scaler_.transform
     idx = plots.sample_index(len(values), max_points=100_000, seed=inputs.seed)
     pca = PCA(n_components=2, svd_solver="full").fit(transform(values[idx]))
@@ -152,18 +181,23 @@ def _map_coordinates(inputs: FigureInputs) -> tuple[np.ndarray, np.ndarray, np.n
             f"PC2 ({ratio[1]:.0%} of variance)")
 
 
-def k_selection_figures(selection: KSelection, folder: Path) -> dict[str, Path]:
+def k_selection_jobs(selection: KSelection) -> list[FigureJob]:
     """The elbow (knee and chosen K marked) and all criteria against K on one panel."""
     table = selection.table
     ks = list(table.index)
-    out = {"elbow": save_figure(
-        lambda ax: plots.elbow(ax, ks, table["inertia"].tolist(), selection.chosen_k,
-                               selection.knee), folder / "elbow.png")}
+    jobs = [FigureJob("elbow", "elbow.png",
+                      lambda ax: plots.elbow(ax, ks, table["inertia"].tolist(), selection.chosen_k,
+                                             selection.knee), fixed_layout=True)]
     scored = table[table.index >= 2]
     if len(scored) >= 2:
         criteria = {name: scored[name].to_numpy() for name in plots.CRITERIA_STYLE}
-        out["k_criteria"] = save_figure(
+        jobs.append(FigureJob(
+            "k_criteria", "k_criteria.png",
             lambda ax: plots.criteria_panel(ax, scored.index, criteria, selection.picks,
-                                            selection.chosen_k),
-            folder / "k_criteria.png", size=(8, 5))
-    return out
+                                            selection.chosen_k), size=(8, 5)))
+    return jobs
+
+
+def k_selection_figures(selection: KSelection, folder: Path) -> dict[str, Path]:
+    """Save the K-choice figures (:func:`k_selection_jobs`) in ``folder``."""
+    return render(k_selection_jobs(selection), folder)
