@@ -5,6 +5,9 @@ Sections (``--sections``, comma separated; default all but ``huge``):
 ``quality``   fit quality (centroid index) and time at the true K on Fränti's sets, custseg
               against scikit-learn.
 ``choose_k``  ``custseg choose-k`` on 1,000,000 generated customers.
+``scale``     ``custseg run`` against ``../shared/baseline/seed_style.py`` and
+              ``bench/plain_seed.py`` at 200 .. 10^7 rows, and custseg's stages
+              (``bench/scale.py``; ``--quick`` re-checks the recorded ratios in a minute).
 ``predict``   ``custseg predict`` on 10^7 rows.
 ``huge``, ``history``, ``spark``  the out-of-core engine at 10^8 rows, the monthly view, the
               Spark engine (each its own module in ``bench/``).
@@ -50,7 +53,7 @@ def section_choose_k(n: int = 1_000_000) -> str:
 def section_scale() -> str:
     import scale
 
-    return scale.section([100_000, 1_000_000, 10_000_000], profile_at=10_000_000)
+    return scale.section()
 
 
 def section_predict() -> str:
@@ -102,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run custseg's benchmarks.")
     parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS))
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--quick", action="store_true",
+                        help="a one-minute regression check of the speed ratios (200 and "
+                             "100,000 rows) against the recorded ones; writes nothing")
     args = parser.parse_args(argv)
+    if args.quick:
+        import scale
+
+        return scale.quick()
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections = previous_sections(args.output)
     for name in args.sections.split(","):
