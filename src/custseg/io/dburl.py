@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlencode
 
 from custseg.config import DATABASE_SCHEMES, split_password
 from custseg.exceptions import ConfigError, InputFileError
@@ -51,11 +51,13 @@ class DatabaseUrl:
         """A libpq connection URI (PostgreSQL), the password included, ``options`` added to the
         server options (``-c name=value ...``)."""
         url = self._url.set(drivername="postgresql", password=self.password)
+        query = {key: value if isinstance(value, str) else value[-1]
+                 for key, value in url.query.items()}
         if options:
-            query = dict(url.query)
             query["options"] = " ".join(filter(None, [query.get("options", ""), options]))
-            url = url.set(query=query)
-        return url.render_as_string(hide_password=False)
+        base = url.set(query={}).render_as_string(hide_password=False)
+        # libpq decodes %20, not "+", in URI parameters.
+        return base + ("?" + urlencode(query, quote_via=quote) if query else "")
 
     def scrub(self, text: str) -> str:
         """``text`` with the password (as given, and URL-encoded) replaced by ``***``."""
