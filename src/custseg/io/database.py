@@ -89,7 +89,13 @@ class DatabaseSource(Source):
                 self.query = query.strip().rstrip(";").strip()
                 self.select = f"SELECT * FROM ({self.query}) AS {_QUERY_ALIAS}"
                 what = "query"
-            schema = db.stream(f"{self.select} LIMIT 0").schema
+            try:
+                schema = db.stream(f"{self.select} LIMIT 0").schema
+            except InputFileError as exc:
+                if query is None:
+                    raise
+                raise InputFileError(f"--query cannot be read (it must be one SELECT): {exc}"
+                                     ) from None
         self.name = f"{what} ({url.display})"
         self.columns = [str(c) for c in schema.names]
         check_header(self.columns, self.name)
@@ -101,11 +107,11 @@ class DatabaseSource(Source):
         found = db.find(wanted)
         if found is not None:
             return found
-        tables = db.tables()
-        close = [t.text for t in tables if t.name.lower() == wanted.name.lower()]
+        # Names in the default schema as a user writes them: without it.
+        tables = [t.name if t.schema in (None, "public", "main") else t.text for t in db.tables()]
+        close = [t for t in tables if t.lower() == wanted.text.lower()]
         hint = (f"Did you mean {close[0]!r}? Names are matched exactly, case included."
-                if close else "Tables present: "
-                + (", ".join(sorted(t.text for t in tables)[:20]) or "none") + ".")
+                if close else "Tables present: " + (", ".join(sorted(tables)[:20]) or "none") + ".")
         raise InputFileError(f"Table {wanted.text!r} not found in {self.url.display}. {hint}")
 
     def _select(self, columns: list[str] | None) -> str:
