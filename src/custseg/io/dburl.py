@@ -50,14 +50,24 @@ class DatabaseUrl:
     def libpq_uri(self, options: str = "") -> str:
         """A libpq connection URI (PostgreSQL), the password included, ``options`` added to the
         server options (``-c name=value ...``)."""
-        url = self._url.set(drivername="postgresql", password=self.password)
+        url = self._url
         query = {key: value if isinstance(value, str) else value[-1]
                  for key, value in url.query.items()}
         if options:
             query["options"] = " ".join(filter(None, [query.get("options", ""), options]))
-        base = url.set(query={}).render_as_string(hide_password=False)
+        auth = ""
+        if url.username is not None:
+            auth = quote(url.username, safe="")
+            if self.password is not None:
+                auth += ":" + quote(self.password, safe="")
+            auth += "@"
+        host = url.host or ""
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        port = f":{url.port}" if url.port else ""
         # libpq decodes %20, not "+", in URI parameters.
-        return base + ("?" + urlencode(query, quote_via=quote) if query else "")
+        params = "?" + urlencode(query, quote_via=quote) if query else ""
+        return f"postgresql://{auth}{host}{port}/{quote(self.database, safe='')}{params}"
 
     def scrub(self, text: str) -> str:
         """``text`` with the password (as given, and URL-encoded) replaced by ``***``."""
@@ -150,6 +160,8 @@ class TableName:
     @classmethod
     def parse(cls, text: str) -> TableName:
         """Parse ``[schema.]table``; a double-quoted part is taken as written."""
+        if '"' not in text and any(not p.strip() for p in text.split(".")):
+            raise ConfigError(f"Table name {text!r} is not NAME or SCHEMA.NAME.")
         pieces = re.findall(r'"(?:[^"]|"")*"|[^."]+', text.strip())
         parts = [p[1:-1].replace('""', '"') if p.startswith('"') else p.strip() for p in pieces]
         if not parts or len(parts) > 2 or not all(parts):
