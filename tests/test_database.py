@@ -59,13 +59,13 @@ def test_read_from_another_schema(postgres, tmp_path, mall_df):
     from tests.database_support import Backend
 
     pg = Backend("postgresql", tmp_path)
-    schema = pg.unique("crm")
-    pg.execute(f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.customers AS "
+    schema, table = pg.unique("crm"), pg.unique("only_there")
+    pg.execute(f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.{table} AS "
                f"SELECT * FROM (VALUES (1, 10, 20), (2, 30, 40)) AS v(id, a, b)")
-    source = open_database(pg.url, table=f"{schema}.customers")
+    source = open_database(pg.url, table=f"{schema}.{table}")
     assert source.read_all().table.num_rows == 2
-    with pytest.raises(InputFileError, match=r"Table 'customers' not found"):
-        open_database(pg.url, table="customers")  # only in the other schema
+    with pytest.raises(InputFileError, match=rf"Table '{table}' not found"):
+        open_database(pg.url, table=table)  # only in the other schema, not on the search path
 
 
 def test_open_input_uses_the_database(tmp_path, mall_df):
