@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
-# Extras the tests install; CI adds spark (`make test TEST_EXTRAS=dev,spark`).
-TEST_EXTRAS ?= dev
+# Extras the tests install; CI adds spark (`make test TEST_EXTRAS=dev,sql,spark`).
+TEST_EXTRAS ?= dev,sql
 
 .PHONY: run test lint bench clean
 

@@ -11,6 +11,8 @@ Sections (``--sections``, comma separated; default all but ``huge``):
 ``predict``   ``custseg predict`` on 10^7 rows.
 ``huge``, ``history``, ``spark``  the out-of-core engine at 10^8 rows, the monthly view, the
               Spark engine (each its own module in ``bench/``).
+``sql``       reading 10^6 and 10^7 customers from PostgreSQL and writing segments back, against
+              ``pandas.read_sql`` and ``DataFrame.to_sql``.
 
 Every timing runs as its own process; wall time and peak RSS come from ``os.wait4``. Ratios
 compare commands run in the same session, on the same machine, one after the other.
@@ -80,9 +82,15 @@ def section_history() -> str:
     return history.section(1_000_000)
 
 
+def section_sql() -> str:
+    import sql
+
+    return sql.section([1_000_000, 10_000_000])
+
+
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
             "predict": section_predict, "huge": section_huge, "history": section_history,
-            "spark": section_spark}
+            "spark": section_spark, "sql": section_sql}
 DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
 _MARK = "<!-- section: {} -->"
 

@@ -89,3 +89,20 @@ def mall_run(tmp_path_factory: pytest.TempPathFactory, engine: dict) -> RunResul
 def write_csv_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1, one per test process (skips without the binaries,
+    unless CUSTSEG_REQUIRE_POSTGRES=1)."""
+    from tests.database_support import require_postgres
+
+    return require_postgres()
+
+
+@pytest.fixture(params=["sqlite", "duckdb", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path):
+    """Each database custseg reads (a test taking this fixture runs once per back-end)."""
+    from tests.database_support import Backend
+
+    return Backend(request.param, tmp_path)

@@ -101,6 +101,13 @@ class RunConfig:
         ``run_id``, ``run_date``) to this table of the Spark catalog.
     if_exists : {"fail", "replace", "append"}, default "fail"
         What to do when ``output_table`` exists (``append`` keeps every monthly run).
+    query : str or None, default None
+        With a database URL as ``input``: a query to read instead of ``table`` (run in a
+        read-only transaction).
+    password_env : str or None, default None
+        With a database URL: the environment variable holding its password (``--password-env``).
+    password : str or None, default None
+        A database password; one given inside ``input`` is moved here (never shown).
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
@@ -145,6 +152,11 @@ class RunConfig:
     spark_conf: tuple[tuple[str, str], ...] = ()
     output_table: str | None = None
     if_exists: str = "fail"
+    query: str | None = None
+    password_env: str | None = None
+    # A database URL's password, taken out of ``input`` so that nothing printed or written
+    # (segments.json, history, messages, repr) can show it.
+    password: str | None = field(default=None, repr=False, compare=False)
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -187,21 +199,43 @@ class RunConfig:
             object.__setattr__(self, "input", Path(self.input))
         spark_conf = self.spark_conf.items() if isinstance(self.spark_conf, dict) else self.spark_conf
         object.__setattr__(self, "spark_conf", tuple((str(a), str(b)) for a, b in spark_conf))
-        if self.engine != "spark" and (self.table or self.spark_master or self.spark_conf):
+        database = is_database_url(self.input)
+        if database:
+            self._check_database_input()
+        elif self.query is not None or self.password_env is not None:
+            option = "--query" if self.query is not None else "--password-env"
+            raise ConfigError(f"{option} goes with a database URL as INPUT "
+                              "(postgresql://user@host/db, sqlite:///shop.db, duckdb:///shop.duckdb).")
+        if self.engine != "spark" and not database and (self.table or self.spark_master
+                                                        or self.spark_conf):
             option = "--table" if self.table else "--spark-master" if self.spark_master else "--spark-conf"
-            raise ConfigError(f"{option} goes with --engine spark.")
+            raise ConfigError(f"{option} goes with --engine spark (or, --table, with a database "
+                              "URL as INPUT).")
         if self.if_exists not in IF_EXISTS:
             raise ConfigError(f"--if-exists must be one of {', '.join(IF_EXISTS)} "
                               f"(got {self.if_exists!r}).")
-        if self.output_table is not None and self.engine != "spark":
-            raise ConfigError("--output-table writes a Spark catalog table: use it with --engine "
-                              "spark.")
-        if self.table is not None and self.input is not None:
+        if self.output_table is not None and self.engine != "spark" and not database:
+            raise ConfigError("--output-table writes to the input's database (a database URL as "
+                              "INPUT) or to a Spark catalog table (--engine spark).")
+        if self.table is not None and self.input is not None and not database:
             raise ConfigError("Give either an input path or --table, not both.")
         if self.names is not None:
             object.__setattr__(self, "names", Path(self.names))
         if self.previous is not None:
             object.__setattr__(self, "previous", Path(self.previous))
+
+    def _check_database_input(self) -> None:
+        """A database URL as input: one of --table / --query; its password kept apart."""
+        if self.engine == "spark":
+            raise ConfigError("--engine spark reads Spark catalog tables (--table), not database "
+                              "URLs; use --engine memory or batches with a database URL.")
+        if (self.table is None) == (self.query is None):
+            raise ConfigError(f"{self.input} is a database: name what to read with --table NAME "
+                              "or --query 'SELECT ...' (one of them).")
+        url, password = split_password(str(self.input))
+        object.__setattr__(self, "input", url)
+        if password is not None:
+            object.__setattr__(self, "password", password)
 
     @property
     def forced_k(self) -> int | None:
@@ -222,6 +256,38 @@ def is_url(value: object) -> bool:
     (True, False)
     """
     return isinstance(value, str) and "://" in value
+
+
+#: URL schemes (before any ``+driver``) read as databases: ``postgresql://``, ``sqlite:///``...
+DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite", "duckdb")
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*):(?P<password>[^@]*)@")
+
+
+def is_database_url(value: object) -> bool:
+    """Whether ``value`` is a database URL (SQLAlchemy's form: ``dialect[+driver]://...``).
+
+    Examples
+    --------
+    >>> is_database_url("postgresql+psycopg://analyst@db/shop"), is_database_url("s3a://b/c")
+    (True, False)
+    """
+    if not isinstance(value, str) or "://" not in value:
+        return False
+    return value.split("://", 1)[0].split("+", 1)[0].lower() in DATABASE_SCHEMES
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """A URL without its password, and the password (None when it has none).
+
+    Examples
+    --------
+    >>> split_password("postgresql://analyst:s3cret@db:5432/shop")
+    ('postgresql://analyst@db:5432/shop', 's3cret')
+    """
+    match = _URL_PASSWORD.match(url)
+    if match is None:
+        return url, None
+    return match.group("head") + "@" + url[match.end():], match.group("password")
 
 
 def parse_bytes(value: int | str) -> int:

@@ -129,8 +129,10 @@ def main_callback(
 
 InputArg = Annotated[
     str | None,
-    typer.Argument(help="Customer table: CSV, Parquet or Excel (.xlsx); with --engine spark any "
-                        "path or URL Spark reads. [default: the bundled Mall Customers data]",
+    typer.Argument(help="Customer table: CSV, Parquet or Excel (.xlsx); a database URL "
+                        "(postgresql://user@host/db, sqlite:///shop.db, duckdb:///shop.duckdb) "
+                        "with --table or --query; with --engine spark any path or URL Spark "
+                        "reads. [default: the bundled Mall Customers data]",
                    show_default=False),
 ]
 FeaturesOpt = Annotated[
@@ -192,11 +194,21 @@ SparkConfOpt = Annotated[list[str] | None, typer.Option(
     "--spark-conf", metavar="KEY=VALUE", help="With --engine spark: a Spark setting "
     "(repeatable), e.g. spark.executor.memory=8g.", show_default=False)]
 TableOpt = Annotated[str | None, typer.Option(
-    "--table", metavar="NAME", help="With --engine spark: read this table of the Spark catalog "
-    "(database.table) instead of INPUT.", show_default=False)]
+    "--table", metavar="NAME", help="With a database URL as INPUT: the table to read "
+    "([schema.]name); with --engine spark: a table of the Spark catalog (database.table) to read "
+    "instead of INPUT.", show_default=False)]
+QueryOpt = Annotated[str | None, typer.Option(
+    "--query", metavar="SQL", help="With a database URL as INPUT: read the rows of this query "
+    "(in a read-only transaction; add ORDER BY for the same outputs on every run).",
+    show_default=False)]
+PasswordEnvOpt = Annotated[str | None, typer.Option(
+    "--password-env", metavar="VAR", help="With a database URL: the environment variable "
+    "holding the password (else the URL's, or PGPASSWORD). Never printed or written.",
+    show_default=False)]
 OutputTableOpt = Annotated[str | None, typer.Option(
-    "--output-table", metavar="NAME", help="With --engine spark: also write one row per customer "
-    "(customer_id, Cluster, Segment, run_id, run_date) to this catalog table.",
+    "--output-table", metavar="NAME", help="Also write one row per customer (customer_id, "
+    "Cluster, Segment, run_id, run_date) to this table: in the input's database (and the segments "
+    "to NAME_segments), or with --engine spark in the Spark catalog.",
     show_default=False)]
 IfExistsOpt = Annotated[str, typer.Option(
     "--if-exists", help="When --output-table exists: 'fail', 'replace' it, or 'append' this run.")]

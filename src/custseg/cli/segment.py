@@ -27,7 +27,9 @@ from custseg.cli.app import (
     OutOpt,
     OutputFormatOpt,
     OutputTableOpt,
+    PasswordEnvOpt,
     PreviousOpt,
+    QueryOpt,
     QuietOpt,
     SeedOpt,
     SparkConfOpt,
@@ -77,6 +79,8 @@ def run(
     spark_conf: SparkConfOpt = None,
     output_table: OutputTableOpt = None,
     if_exists: IfExistsOpt = "fail",
+    query: QueryOpt = None,
+    password_env: PasswordEnvOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -89,7 +93,7 @@ def run(
                           memory_budget=memory_budget, output_format=output_format,
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
-                          if_exists=if_exists)
+                          if_exists=if_exists, query=query, password_env=password_env)
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:

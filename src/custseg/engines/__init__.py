@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from custseg.config import RunConfig
+from custseg.config import RunConfig, is_database_url
 from custseg.datasets import mall_customers_path
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.batches import BatchEngine, batch_rows_for
 from custseg.engines.memory import MemoryEngine
 from custseg.exceptions import ConfigError
 from custseg.io.chunks import Source
+from custseg.io.database import open_database
 from custseg.io.sources import FrameSource, open_source
 
 __all__ = ["AssignedBatch", "BatchEngine", "Engine", "MemoryEngine", "Observer",
@@ -29,7 +30,7 @@ __all__ = ["AssignedBatch", "BatchEngine", "Engine", "MemoryEngine", "Observer",
 
 #: In-memory peak per byte of input, by format (measured on Mall-like data; Parquet is
 #: compressed, so it expands more), plus the libraries' fixed cost.
-MEMORY_FACTOR = {"csv": 6.0, "parquet": 12.0, "excel": 10.0, "dataframe": 2.0}
+MEMORY_FACTOR = {"csv": 6.0, "parquet": 12.0, "excel": 10.0, "dataframe": 2.0, "database": 6.0}
 BASE_MEMORY = 300 * 1024**2
 
 
@@ -43,6 +44,9 @@ def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | 
         return None
     if data is not None:
         return FrameSource(data)
+    if is_database_url(config.input):
+        return open_database(str(config.input), table=config.table, query=config.query,
+                             password=config.password, password_env=config.password_env)
     path = config.input if config.input is not None else mall_customers_path()
     return open_source(Path(path), config.format)
 

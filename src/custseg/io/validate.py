@@ -17,12 +17,36 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custseg.exceptions import DataValidationError
 from custseg.io import numbers
 from custseg.io.chunks import Chunk
 from custseg.io.columns import canonical_name
 from custseg.io.ids import SeenIds, id_keys
 from custseg.io.numbers import parse_numbers, range_codes
 from custseg.io.rejects import REJECT_SCHEMA, Reason
+
+
+def check_feature_type(column: str, kind: pa.DataType) -> None:
+    """Raise unless a column of type ``kind`` can hold a feature: numbers, or text holding them
+    (a database's date or binary column, say, cannot).
+
+    Examples
+    --------
+    >>> check_feature_type("Income", pa.decimal128(8, 2))
+    >>> try:
+    ...     check_feature_type("Signup", pa.date32())
+    ... except DataValidationError as exc:
+    ...     print(str(exc).split(", so")[0])
+    Column 'Signup' holds date32[day] values, not numbers
+    """
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind)
+            or pa.types.is_floating(kind) or pa.types.is_decimal(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_null(kind)):
+        raise DataValidationError(
+            f"Column {column!r} holds {kind} values, not numbers, so it cannot be a feature. "
+            "Choose numeric columns with --features (or convert it in a --query).")
 
 
 class RowValidator:
@@ -98,6 +122,7 @@ class RowValidator:
             _record(reason_col, reason_code, missing, 0, numbers.MISSING)
             range_reasons.append(None)
         for j, (wanted, column) in enumerate(zip(self.features, self.feature_columns, strict=True)):
+            check_feature_type(column, table.schema.field(column).type)
             col_values, codes = parse_numbers(table.column(column), self.decimal_comma)
             range_reasons.append(range_codes(col_values, codes, canonical_name(wanted)))
             values[:, j] = col_values

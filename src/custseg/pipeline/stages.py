@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from custseg.config import RunConfig
+from custseg.config import RunConfig, is_database_url
 from custseg.describe.naming import describe_segments, load_overrides
 from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules
@@ -39,6 +39,7 @@ from custseg.io.columns import resolve_columns
 from custseg.io.outfolder import OutputFolder, check_writable
 from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
+from custseg.outputs.database import DatabaseTable, database_writer
 from custseg.outputs.table import CatalogTable
 from custseg.outputs.write import (
     record_history,
@@ -126,11 +127,13 @@ def _medians(scanned: Scan, labels: np.ndarray, segmenter: Segmenter) -> np.ndar
 
 def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | None = None,
                overrides: dict | None = None, staging: Path | None = None,
-               progress: Progress | None = None, figures: BackgroundFigures | None = None
+               progress: Progress | None = None, figures: BackgroundFigures | None = None,
+               table_writer: DatabaseTable | None = None
                ) -> tuple[RunResult, Scan, dict[str, Path]]:
     """Every computing stage on an open engine; with ``staging``, the clustered customers (and
     the migration) are written into that folder during the assignment pass; with ``figures``,
-    the figures are started before that pass, to be drawn while it runs.
+    the figures are started before that pass, to be drawn while it runs; ``table_writer``
+    (``--output-table`` in a database) gets every assigned batch.
 
     Returns
     -------
@@ -171,7 +174,10 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
                                    config.output_format)
         writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments))
         observers.append(writer)
-    if config.output_table is not None:
+    if table_writer is not None:
+        table_writer.start(scanned.spec.id_column, segments)
+        observers.append(table_writer)
+    elif config.output_table is not None and not is_database_url(config.input):
         observers.append(CatalogTable(config.output_table, config.if_exists, Path(config.out).name,
                                       scanned.spec.id_column, segments))
     if comparison is not None:
@@ -288,12 +294,23 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
     check_writable(out)
     overrides, previous = _prepare(config)
     source = open_input(config, data)
-    with (open_engine(config, source, work_parent=out.absolute().parent) as engine,
-          OutputFolder(out) as staging, BackgroundFigures() as figures):
-        result, scanned, written = segment_in(engine, config, previous=previous,
-                                              overrides=overrides, staging=staging.path,
-                                              progress=progress, figures=figures)
-        written.update(write_outputs(result, staging.path, scanned.rejects, progress, figures))
+    table_writer = database_writer(config)
+    if table_writer is not None:
+        table_writer.check()
+    try:
+        with (open_engine(config, source, work_parent=out.absolute().parent) as engine,
+              OutputFolder(out) as staging, BackgroundFigures() as figures):
+            result, scanned, written = segment_in(engine, config, previous=previous,
+                                                  overrides=overrides, staging=staging.path,
+                                                  progress=progress, figures=figures,
+                                                  table_writer=table_writer)
+            written.update(write_outputs(result, staging.path, scanned.rejects, progress,
+                                         figures))
+            if table_writer is not None:  # last: a failed write leaves no run folder either
+                table_writer.commit(result)
+    finally:
+        if table_writer is not None:
+            table_writer.close()
     result = replace(result, outputs={name: out / path.relative_to(staging.path)
                                       for name, path in written.items()})
     return record_history(result)

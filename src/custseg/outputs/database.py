@@ -1,0 +1,174 @@
+"""``--output-table NAME`` on the local engines: the segments written back to the input's database.
+
+Two tables, written in one transaction when the run has succeeded (all or nothing: a failed
+run, or a failed write, leaves both as they were):
+
+``NAME``
+    One row per segmented customer, in input order, the columns of the Spark engine's catalog
+    table (:mod:`custseg.outputs.table`): ``customer_id`` (text; the row number when the input
+    has no id column), ``Cluster``, ``Segment``, ``run_id`` (the run folder's name) and
+    ``run_date`` (the day of the run, UTC).
+``NAME_segments``
+    One row per segment: ``run_id``, ``run_date``, ``id`` (the ``Cluster`` value), ``name``,
+    ``action``, ``centroid`` (JSON: feature -> value in original units) and ``size``.
+
+``--if-exists fail`` (the default) stops before the run when either table exists (and checks
+again inside the transaction); ``replace`` drops and re-creates them; ``append`` adds this run's
+rows (every monthly run in one table; the existing columns must be these). During the assignment
+pass the rows are spilled to an Arrow file beside the run folder, then streamed to the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig, is_database_url
+from custseg.describe.naming import SegmentInfo
+from custseg.engines.base import AssignedBatch
+from custseg.exceptions import OutputError
+from custseg.io.dbconnect import Database
+from custseg.io.dburl import DatabaseUrl, TableName, parse_url
+
+#: Suffix of the segment definitions' table.
+SEGMENTS_SUFFIX = "_segments"
+CUSTOMER_SCHEMA = pa.schema([("customer_id", pa.string()), (CLUSTER_COLUMN, pa.int32()),
+                             (SEGMENT_COLUMN, pa.string()), ("run_id", pa.string()),
+                             ("run_date", pa.date32())])
+SEGMENT_SCHEMA = pa.schema([("run_id", pa.string()), ("run_date", pa.date32()), ("id", pa.int32()),
+                            ("name", pa.string()), ("action", pa.string()),
+                            ("centroid", pa.string()), ("size", pa.int64())])
+
+
+def database_writer(config: RunConfig) -> DatabaseTable | None:
+    """The writer of ``config.output_table`` when the input is a database, else None."""
+    if config.output_table is None or not is_database_url(config.input):
+        return None
+    url = parse_url(str(config.input), config.password, config.password_env)
+    return DatabaseTable(url, config.output_table, config.if_exists, Path(config.out).name,
+                         spill_parent=Path(config.out).absolute().parent)
+
+
+class DatabaseTable:
+    """Observer of the assignment pass that writes ``--output-table`` (see the module notes).
+
+    Parameters
+    ----------
+    url : DatabaseUrl
+        The database.
+    name : str
+        ``NAME`` or ``SCHEMA.NAME``.
+    if_exists : {"fail", "replace", "append"}
+        What to do when a table exists.
+    run_id : str
+        The run folder's name.
+    spill_parent : pathlib.Path, optional
+        Where the spill folder goes (default: the system's temporary folder).
+    run_date : datetime.date, optional
+        Default: today (UTC).
+    """
+
+    def __init__(self, url: DatabaseUrl, name: str, if_exists: str, run_id: str, *,
+                 spill_parent: Path | None = None, run_date: dt.date | None = None) -> None:
+        self.url, self.if_exists, self.run_id = url, if_exists, run_id
+        self.table = TableName.parse(name)
+        self.segments_table = self.table.with_suffix(SEGMENTS_SUFFIX)
+        self.run_date = run_date or dt.datetime.now(dt.UTC).date()
+        self.spill_parent = spill_parent
+        self.folder: Path | None = None
+        self.writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self.rows = 0
+
+    def check(self) -> None:
+        """Fail early when ``if_exists`` is ``fail`` and a table exists (the run would be lost)."""
+        if self.if_exists == "fail":
+            with Database(self.url, read_only=False) as db:
+                self._refuse_existing(db)
+
+    def _refuse_existing(self, db: Database) -> None:
+        for table in (self.table, self.segments_table):
+            if db.find(table) is not None:
+                raise OutputError(
+                    f"Table {table.text} already exists in {self.url.display}. Use --if-exists "
+                    "replace to overwrite it, or --if-exists append to add this run to it.")
+
+    def start(self, id_column: str | None, segments: Sequence[SegmentInfo]) -> None:
+        """Open the spill file; ``segments`` in the order of the assignment's labels."""
+        self.id_column = id_column
+        self.ids = np.array([int(s.cluster) for s in segments], dtype=np.int32)
+        self.names = pa.array([s.name for s in segments], pa.string())
+        if self.spill_parent is not None:
+            self.spill_parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=".custseg-table-", dir=self.spill_parent))
+        self.writer = pa.ipc.new_stream(self.folder / "rows.arrows", CUSTOMER_SCHEMA)
+
+    def observe(self, batch: AssignedBatch) -> None:
+        """Spill the batch's customer ids with their segment."""
+        n = len(batch)
+        if self.id_column is not None and batch.table is not None:
+            ids = pc.utf8_trim_whitespace(pc.cast(batch.table.column(self.id_column), pa.string()))
+        else:
+            ids = pa.array(batch.rows.astype(str))
+        table = pa.table([ids, pa.array(self.ids[batch.labels]), self.names.take(pa.array(batch.labels)),
+                          pa.array([self.run_id] * n, pa.string()),
+                          pa.array([self.run_date] * n, pa.date32())], schema=CUSTOMER_SCHEMA)
+        self.writer.write_table(table)
+        self.rows += n
+
+    def segment_rows(self, result: object) -> pa.Table:
+        """The ``NAME_segments`` rows of a finished run."""
+        features = list(result.features)
+        centroids = result.segmenter.cluster_centers_original_
+        centroid = [json.dumps(dict(zip(features, map(float, c), strict=True)), ensure_ascii=False)
+                    for c in centroids]
+        k = len(result.segments)
+        return pa.table([[self.run_id] * k, pa.array([self.run_date] * k, pa.date32()),
+                         pa.array([int(s.cluster) for s in result.segments], pa.int32()),
+                         [s.name for s in result.segments], [s.action for s in result.segments],
+                         centroid, pa.array(np.asarray(result.sizes, dtype=np.int64))],
+                        schema=SEGMENT_SCHEMA)
+
+    def commit(self, result: object) -> None:
+        """Write both tables in one transaction and commit it."""
+        self.writer.close()
+        self.writer = None
+        with (Database(self.url, read_only=False) as db,
+              pa.OSFile(str(self.folder / "rows.arrows")) as spill):
+            if self.if_exists == "fail":
+                self._refuse_existing(db)
+            for table, schema, data in (
+                    (self.table, CUSTOMER_SCHEMA, pa.ipc.open_stream(spill)),
+                    (self.segments_table, SEGMENT_SCHEMA, self.segment_rows(result))):
+                self._write(db, table, schema, data)
+            db.commit()
+
+    def _write(self, db: Database, table: TableName, schema: pa.Schema, data: object) -> None:
+        existing = db.find(table)
+        if existing is not None and self.if_exists == "replace":
+            db.execute(f"DROP TABLE {table.sql}")
+            existing = None
+        if existing is not None:
+            have = db.stream(f"SELECT * FROM {table.sql} LIMIT 0").schema.names
+            if list(have) != schema.names:
+                raise OutputError(
+                    f"Table {table.text} in {self.url.display} has the columns {', '.join(have)}, "
+                    f"not {', '.join(schema.names)}: custseg cannot append to it. Use --if-exists "
+                    "replace, or another --output-table.")
+        db.ingest(table, data, create=existing is None)
+
+    def close(self) -> None:
+        """Remove the spill (after a commit, or a failed run)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
