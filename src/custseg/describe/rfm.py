@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 #: Column names added to the customer table.
-SCORE_COLUMNS = ("R", "F", "M", "RFM", "RFM_group")
+SCORE_COLUMNS = ("R", "F", "M", "RFM_group")
 #: (group, R scores, F scores), first match wins.
 RFM_GROUPS: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = (
     ("Champions", (5,), (4, 5)),
@@ -95,18 +95,16 @@ def rfm_groups(r: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def rfm_columns(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarray
                 ) -> dict[str, pa.Array]:
-    """R, F, M scores, their three digits (``"545"``) and the named group, as Arrow columns.
+    """R, F, M scores and the named group, as Arrow columns.
 
     Examples
     --------
     >>> cols = rfm_columns(np.array([1, 300]), np.array([9, 1]), np.array([500.0, 5.0]))
     >>> [cols[c].to_pylist() for c in SCORE_COLUMNS]
-    [[3, 1], [3, 1], [3, 1], ['333', '111'], ['Need attention', 'Lost']]
+    [[3, 1], [3, 1], [3, 1], ['Need attention', 'Lost']]
     """
     r = quintile_scores(recency, reverse=True)
     f = quintile_scores(frequency)
     m = quintile_scores(monetary)
-    digits = (r.astype(np.int64) * 100 + f * 10 + m).astype(str)
     return {"R": pa.array(r), "F": pa.array(f), "M": pa.array(m),
-            "RFM": pa.array(digits.astype(object), pa.string()),
             "RFM_group": pa.array(rfm_groups(r, f), pa.string())}

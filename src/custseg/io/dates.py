@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -65,9 +66,27 @@ class DateFormat:
         text = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
         parsed = pa.nulls(len(text), pa.timestamp("s"))
         for fmt in self.formats:
-            parsed = pc.coalesce(parsed, pc.strptime(text, format=fmt, unit="s",
-                                                     error_is_null=True))
+            parsed = pc.coalesce(parsed, _strict_strptime(text, fmt))
         return pc.cast(parsed, pa.date32())
+
+
+def _unpadded(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(text, r"(^|\D)0+(\d)", r"\1\2")
+
+
+def _strict_strptime(text: pa.Array, fmt: str) -> pa.Array:
+    """``strptime``, null where the text is not a real date. Arrow reads 2024-02-30 as March 1,
+    so a date that lands on day 1..3 of a month (where such overflows land) is written back in
+    ``fmt`` and must give the text again (zero padding aside)."""
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    suspect = pc.indices_nonzero(pc.fill_null(pc.less_equal(pc.day(parsed), 3), False))
+    if len(suspect) == 0:
+        return parsed
+    same = pc.equal(_unpadded(pc.strftime(parsed.take(suspect), format=fmt)),
+                    _unpadded(text.take(suspect)))
+    bad = np.zeros(len(parsed), dtype=bool)
+    bad[suspect.filter(pc.invert(pc.fill_null(same, False))).to_numpy()] = True
+    return pc.if_else(pa.array(bad), pa.scalar(None, parsed.type), parsed)
 
 
 def is_typed_date(kind: pa.DataType) -> bool:
