@@ -41,7 +41,8 @@ def test_cdnow_matches_pandas(cdnow_path: Path, tmp_path: Path, batch_lines: int
     assert (counts.lines_read, counts.lines_used, counts.lines_rejected) == (69_659, 69_659, 0)
     assert (counts.customers, counts.customers_rejected) == (23_570, 0)
     assert counts.zero_amount_lines == (log["dollar_value"] == 0).sum() == 80
-    assert counts.as_of == "1998-07-01" and counts.date_format == "YYYYMMDD"
+    assert counts.as_of == "1998-07-01"
+    assert counts.date_format == "YYYYMMDD"
     assert rejects.count == 0
     by = log.groupby("customer_id")
     expected = pd.DataFrame({
@@ -109,12 +110,17 @@ def test_every_line_and_customer_accounted_for(tmp_path: Path) -> None:
     table = table.set_index("customer_id")
     assert sorted(table.index) == ["a", "b", "d", "e"]
     # Orders: a's two o1 lines are one purchase; returns net against spend.
-    assert table.loc["a", "frequency"] == 2 and table.loc["a", "monetary_total"] == 12
+    assert table.loc["a", "frequency"] == 2
+    assert table.loc["a", "monetary_total"] == 12
     assert table.loc["a", "returns"] == 1
-    assert table.loc["b", "zero_amount_lines"] == 1 and table.loc["b", "frequency"] == 2
+    assert table.loc["b", "zero_amount_lines"] == 1
+    assert table.loc["b", "frequency"] == 2
     # d's net spend is below zero: kept in net_spend, counted as 0 in monetary_total.
-    assert table.loc["d", "net_spend"] == -50 and table.loc["d", "monetary_total"] == 0
-    assert c.negative_net_customers == 1 and c.returns == 2 and c.zero_amount_lines == 1
+    assert table.loc["d", "net_spend"] == -50
+    assert table.loc["d", "monetary_total"] == 0
+    assert c.negative_net_customers == 1
+    assert c.returns == 2
+    assert c.zero_amount_lines == 1
     assert table.loc["a", "recency_days"] == (pd.Timestamp("2024-04-01") - pd.Timestamp("2024-02-01")).days
     assert features.columns.order == "Invoice"
 

@@ -14,7 +14,8 @@ def test_scores_are_quintiles_of_rank() -> None:
     values = np.arange(100)
     scores = quintile_scores(values)
     assert np.bincount(scores)[1:].tolist() == [20] * 5
-    assert scores[0] == 1 and scores[-1] == 5
+    assert scores[0] == 1
+    assert scores[-1] == 5
 
 
 def test_ties_share_a_score_whatever_the_order() -> None:
@@ -49,6 +50,7 @@ def test_named_groups(r: int, f: int, group: str) -> None:
 
 def test_columns() -> None:
     cols = rfm_columns(np.arange(10), np.arange(10), np.arange(10)[::-1])
-    assert cols["R"].to_pylist()[0] == 5 and cols["F"].to_pylist()[0] == 1
+    assert cols["R"].to_pylist()[0] == 5
+    assert cols["F"].to_pylist()[0] == 1
     assert cols["M"].to_pylist()[0] == 5
     assert cols["RFM_group"].to_pylist()[0] == "New customers"

@@ -161,23 +161,17 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
     progress = progress or NullProgress()
     counts = LineCounts()
     state: dict[str, DateFormat] = {}
+    errors: list[BaseException] = []
 
     def batches(advance) -> Iterator[pa.RecordBatch]:
-        done = 0.0
-        for chunk in source.chunks(batch_lines, columns.names):
-            if "format" not in state:
-                state["format"] = detect_date_format(chunk.table.column(columns.date), columns.date,
-                                                     source.name, date_format)
-            checked = check_lines(chunk.table, chunk.rows, columns, state["format"], as_of,
-                                  decimal_comma)
-            bad = pa.concat_tables([chunk.parse_rejects, checked.rejects]).sort_by("row")
-            rejects.add(bad)
-            counts.lines_read += chunk.n_records
-            counts.lines_rejected += bad.num_rows
-            fraction = source.fraction_done()
-            advance(max(0.0, fraction - done))
-            done = fraction
-            yield from checked.lines.to_batches()
+        try:
+            yield from _checked_batches(source, columns, state, counts, rejects, advance,
+                                        as_of=as_of, date_format=date_format,
+                                        decimal_comma=decimal_comma, batch_lines=batch_lines)
+        except BaseException as exc:
+            # DuckDB wraps what its input stream raises; keep ours to raise it as it is.
+            errors.append(exc)
+            raise
 
     work_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
@@ -189,7 +183,12 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
         with progress.task(f"Reading the transactions of {source.name}", total=1.0) as advance:
             lines = pa.RecordBatchReader.from_batches(LINE_SCHEMA, batches(advance))
             con.register("lines", lines)
-            con.execute(_customer_sql(columns))
+            try:
+                con.execute(_customer_sql(columns))
+            except duckdb.Error:
+                if errors:
+                    raise errors[0] from None
+                raise
         counts.lines_used = counts.lines_read - counts.lines_rejected
         counts.date_format = state["format"].name if "format" in state else ""
         counts.reasons = dict(sorted(rejects.reasons.items()))
@@ -197,6 +196,27 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
             return _finish(con, columns, out, counts, as_of)
     finally:
         con.close()
+
+
+def _checked_batches(source: Source, columns: TransactionColumns, state: dict, counts: LineCounts,
+                     rejects: RejectStore, advance, *, as_of: int | None, date_format: str | None,
+                     decimal_comma: bool, batch_lines: int) -> Iterator[pa.RecordBatch]:
+    """The log's lines, checked batch by batch: rejects stored, counts kept, lines handed on."""
+    done = 0.0
+    for chunk in source.chunks(batch_lines, columns.names):
+        if "format" not in state:
+            state["format"] = detect_date_format(chunk.table.column(columns.date), columns.date,
+                                                 source.name, date_format)
+        checked = check_lines(chunk.table, chunk.rows, columns, state["format"], as_of,
+                              decimal_comma)
+        bad = pa.concat_tables([chunk.parse_rejects, checked.rejects]).sort_by("row")
+        rejects.add(bad)
+        counts.lines_read += chunk.n_records
+        counts.lines_rejected += bad.num_rows
+        fraction = source.fraction_done()
+        advance(max(0.0, fraction - done))
+        done = fraction
+        yield from checked.lines.to_batches()
 
 
 def _customer_sql(columns: TransactionColumns) -> str:

@@ -250,7 +250,7 @@ def write_customer_table(config: RunConfig, out: Path, data: pd.DataFrame | None
     check_writable(out.parent if str(out.parent) else Path("."))
     outputs: dict[str, Path] = {}
     with customer_table(config, data, out.absolute().parent, progress) as table:
-        staged = out.with_name(f".{out.name}.partial")
+        staged = out.with_name(f".{out.stem}.partial{out.suffix}")
         with TableWriter(staged, plain=None) as writer:
             for batch in pq.ParquetFile(table.source.path).iter_batches(batch_size=262_144):
                 writer.write(pa.Table.from_batches([batch]))
