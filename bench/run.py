@@ -5,6 +5,7 @@ Sections (``--sections``, comma separated; default all but ``huge``):
 ``quality``   fit quality (centroid index) and time at the true K on Fränti's sets, custseg
               against scikit-learn.
 ``choose_k``  ``custseg choose-k`` on 1,000,000 generated customers.
+``rfm``       ``custseg rfm`` on generated transaction logs of 10^7 and 10^8 lines, against pandas.
 
 Every timing runs as its own process; wall time and peak RSS come from ``os.wait4``. Ratios
 compare commands run in the same session, on the same machine, one after the other.
@@ -68,8 +69,15 @@ def section_history() -> str:
     return history.section(1_000_000)
 
 
+def section_rfm() -> str:
+    import rfm
+
+    return rfm.section([10_000_000, 100_000_000])
+
+
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
             "predict": section_predict, "huge": section_huge, "history": section_history}
+SECTIONS["rfm"] = section_rfm
 DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
 _MARK = "<!-- section: {} -->"
 

@@ -180,6 +180,7 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
         con.execute(f"SET temp_directory='{work_dir.as_posix()}'")
         con.execute(f"SET threads={max(1, threads)}")
         con.execute("SET preserve_insertion_order=false")
+        con.execute("SET enable_progress_bar=false")  # custseg shows its own progress
         with progress.task(f"Reading the transactions of {source.name}", total=1.0) as advance:
             lines = pa.RecordBatchReader.from_batches(LINE_SCHEMA, batches(advance))
             con.register("lines", lines)
