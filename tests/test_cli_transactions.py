@@ -116,7 +116,19 @@ def test_previous_month_gives_migration(tmp_path: Path, log_csv: Path) -> None:
     migration = pd.read_csv(feb / "migration.csv", dtype=str)
     assert len(migration) > 0
     assert {"customer_id", "previous_segment", "new_segment"} <= set(migration.columns)
-    assert "changes" in json.loads((feb / "segments.json").read_text())
+    summary = json.loads((feb / "segments.json").read_text())
+    assert "changes" in summary
+    # RFM groups month to month: every customer of both runs counted once.
+    moves = pd.read_csv(feb / "rfm_migration.csv")
+    may = pd.read_csv(jan / "sales_clustered.csv", dtype={"customer_id": str})
+    june = pd.read_csv(feb / "sales_clustered.csv", dtype={"customer_id": str})
+    both = may.merge(june, on="customer_id", suffixes=("_may", "_june"))
+    assert moves["customers"].sum() == len(both)
+    expected = both.groupby(["RFM_group_may", "RFM_group_june"]).size()
+    got = moves.set_index(["previous_group", "new_group"])["customers"]
+    assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    assert summary["transactions"]["rfm_moves"]["biggest"]
+    assert "RFM groups since may:" in result.stdout
 
 
 def test_rfm_writes_the_customer_table(tmp_path: Path, log_csv: Path) -> None:

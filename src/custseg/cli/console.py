@@ -175,3 +175,7 @@ def print_transactions(console: Console, summary: dict, kept: str = "segmented")
                   markup=False)
     console.print(f"Dates {c['first_date']} to {c['last_date']} ({c['date_format']}); recency "
                   f"and tenure counted to {c['as_of']}", markup=False)
+    moves = summary.get("rfm_moves")
+    if moves and moves["biggest"]:
+        console.print(f"RFM groups since {moves['since']}: " + "; ".join(moves["biggest"]),
+                      markup=False)

@@ -32,7 +32,7 @@ from custseg.describe.naming import load_overrides
 from custseg.describe.rfm import GROUP_NAMES, RFM_GROUPS, rfm_columns
 from custseg.engines import open_engine, open_input
 from custseg.exceptions import ConfigError, DataValidationError
-from custseg.io.csvsafe import TableWriter
+from custseg.io.csvsafe import TableWriter, write_csv
 from custseg.io.dates import parse_as_of
 from custseg.io.outfolder import OutputFolder, check_writable
 from custseg.io.purchases import (
@@ -49,9 +49,12 @@ from custseg.pipeline.result import RunResult
 from custseg.pipeline.stages import segment_in
 from custseg.progress import NullProgress, Progress
 from custseg.tracking.previous import load_previous
+from custseg.tracking.rfm_moves import count_rfm_moves
 
 #: Customers with no usable line, in a run folder (and beside ``custseg rfm``'s table).
 REJECTED_CUSTOMERS_FILE = "rejected_customers.csv"
+#: With --previous: customers per (previous RFM group, new RFM group).
+RFM_MIGRATION_FILE = "rfm_migration.csv"
 #: The customer id column of the customer table.
 CUSTOMER_ID = "customer_id"
 
@@ -206,8 +209,17 @@ def run_transactions(config: RunConfig, data: pd.DataFrame | None = None,
                                               progress=progress)
         if scanned.n_rejected:  # pragma: no cover - the customer table is valid by construction
             raise RuntimeError(f"{scanned.n_rejected} customers of the aggregated table rejected")
-        result = replace(result, transactions=table.summary())
+        summary = table.summary()
+        moves = None
+        if previous is not None and previous.clustered is not None:
+            moves = count_rfm_moves(previous.clustered, table.source.path)
+        if moves is not None:
+            summary["rfm_moves"] = {"since": previous.name, "biggest": moves.biggest_moves(),
+                                    "counts": moves.to_dict()}
+        result = replace(result, transactions=summary)
         written.update(write_outputs(result, staging.path, table.rejects, progress))
+        if moves is not None:
+            written["rfm_migration"] = write_csv(moves.counts, staging.path / RFM_MIGRATION_FILE)
         if table.features.rejected_customers.num_rows:
             written["rejected_customers"] = _write_rejected_customers(
                 table.features.rejected_customers, staging.path / REJECTED_CUSTOMERS_FILE)
