@@ -203,3 +203,18 @@ def test_transaction_options_need_transactions(tmp_path: Path, log_csv: Path) ->
     result = runner.invoke(app, ["run", str(log_csv), "--as-of", "2024-01-01"])
     assert result.exit_code == 2
     assert "add --transactions" in result.stderr
+
+
+def test_predict_on_the_rfm_table_gives_the_run_segments(tmp_path: Path, log_csv: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(log_csv), "--transactions", "--k", "3", "--out",
+                               str(run_dir), "--quiet"]).exit_code == 0
+    table = tmp_path / "customers.csv"
+    assert runner.invoke(app, ["rfm", str(log_csv), "--out", str(table), "--quiet"]).exit_code == 0
+    scored = tmp_path / "scored.csv"
+    result = runner.invoke(app, ["predict", "--model", str(run_dir), str(table), "--out",
+                                 str(scored), "--quiet"])
+    assert result.exit_code == 0, result.output
+    clustered = pd.read_csv(run_dir / "sales_clustered.csv", dtype={"customer_id": str})
+    assert pd.read_csv(scored, dtype={"customer_id": str})["Cluster"].tolist() == \
+        clustered["Cluster"].tolist()

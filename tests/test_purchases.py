@@ -129,3 +129,24 @@ def test_same_log_same_bytes(tmp_path: Path) -> None:
     one = aggregate(FrameSource(LOG), tmp_path / "1")[1]
     two = aggregate(FrameSource(LOG.sample(frac=1, random_state=3)), tmp_path / "2")[1]
     pd.testing.assert_frame_equal(one, two)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "excel", "dataframe"])
+def test_any_input_gives_the_same_table(tmp_path: Path, kind: str) -> None:
+    log = LOG[LOG["OrderDate"] != "not a date"].copy()
+    path = tmp_path / f"log.{ {'csv': 'csv', 'parquet': 'parquet', 'excel': 'xlsx'}.get(kind, 'x') }"
+    if kind == "csv":
+        log.to_csv(path, index=False)
+    elif kind == "parquet":
+        # Typed columns: dates as dates, amounts as numbers.
+        typed = log.assign(OrderDate=pd.to_datetime(log["OrderDate"]).dt.date,
+                           Revenue=pd.to_numeric(log["Revenue"], errors="coerce"))
+        typed.to_parquet(path)
+    elif kind == "excel":
+        log.to_excel(path, index=False)
+    source = FrameSource(log) if kind == "dataframe" else open_source(path)
+    features, table, _ = aggregate(source, tmp_path / "w")
+    reference = aggregate(FrameSource(log), tmp_path / "ref")[1]
+    # No customer id, and an amount that is not a number (in Parquet: a null, a missing value).
+    assert features.counts.lines_rejected == 2
+    pd.testing.assert_frame_equal(table, reference)
