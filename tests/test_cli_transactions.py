@@ -78,6 +78,14 @@ def test_run_accounts_for_every_line_and_customer(tmp_path: Path, log_csv: Path)
     assert tx["counts"]["as_of"] == str((dates.max() + pd.Timedelta(days=1)).date())
     assert tx["counts"]["first_date"] == str(dates.min().date())
     assert sum(tx["rfm"]["customers"].values()) == 240
+    # The cross-table segment x RFM group: exact counts, in segments.json and the report.
+    by_segment = tx["rfm"]["by_segment"]
+    expected = clustered.groupby(["Cluster", "RFM_group"]).size()
+    assert {(int(c), g): n for c, groups in by_segment.items() for g, n in groups.items()} == \
+        expected.to_dict()
+    report = (out / "report.html").read_text()
+    assert "Segments and RFM groups" in report
+    assert "Can&#39;t lose them" in report
     assert summary["features"] == ["recency_days", "frequency", "monetary_total"]
     assert "recency_days" in tx["features"]
     # Regulars and one-off buyers are told apart, in words that read on these features.

@@ -49,7 +49,7 @@ from custseg.pipeline.result import RunResult
 from custseg.pipeline.stages import segment_in
 from custseg.progress import NullProgress, Progress
 from custseg.tracking.previous import load_previous
-from custseg.tracking.rfm_moves import count_rfm_moves
+from custseg.tracking.rfm_moves import count_rfm_by_segment, count_rfm_moves
 
 #: Customers with no usable line, in a run folder (and beside ``custseg rfm``'s table).
 REJECTED_CUSTOMERS_FILE = "rejected_customers.csv"
@@ -96,6 +96,7 @@ class CustomerTable:
                 "scores": "R, F, M: 1-5 by quintile of rank among all customers (ties share the "
                           "lowest rank's score); R reversed (5 = most recent); M on monetary_total",
                 "groups": {name: {"R": list(rs), "F": list(fs)} for name, rs, fs in RFM_GROUPS},
+                "group_order": list(GROUP_NAMES),
                 "customers": {name: int(per_group.get(name, 0)) for name in GROUP_NAMES},
             },
         }
@@ -210,6 +211,8 @@ def run_transactions(config: RunConfig, data: pd.DataFrame | None = None,
         if scanned.n_rejected:  # pragma: no cover - the customer table is valid by construction
             raise RuntimeError(f"{scanned.n_rejected} customers of the aggregated table rejected")
         summary = table.summary()
+        if "clustered" in written:
+            summary["rfm"]["by_segment"] = count_rfm_by_segment(written["clustered"])
         moves = None
         if previous is not None and previous.clustered is not None:
             moves = count_rfm_moves(previous.clustered, table.source.path)

@@ -55,7 +55,8 @@ class RfmMoves:
                 for row in self.counts.to_dict(orient="records")]
 
 
-def _reader(path: Path) -> str:
+def reader_sql(path: Path) -> str:
+    """DuckDB's table function reading a CSV or Parquet file, or a folder of part files."""
     text = path.as_posix().replace("'", "''")
     if path.is_dir():
         kind = "parquet" if any(path.rglob("*.parquet")) else "csv"
@@ -81,7 +82,7 @@ def count_rfm_moves(previous_customers: Path, customers: Path) -> RfmMoves | Non
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar=false")
-        before = _reader(previous_customers)
+        before = reader_sql(previous_customers)
         columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {before}").fetchall()]
         if GROUP_COLUMN not in columns or ID_COLUMN not in columns:
             return None
@@ -89,7 +90,7 @@ def count_rfm_moves(previous_customers: Path, customers: Path) -> RfmMoves | Non
             WITH moves AS (
                 SELECT p.{GROUP_COLUMN} AS previous_group, n.{GROUP_COLUMN} AS new_group,
                        count(*) AS customers
-                FROM {before} p JOIN {_reader(customers)} n
+                FROM {before} p JOIN {reader_sql(customers)} n
                   ON CAST(p.{ID_COLUMN} AS VARCHAR) = n.{ID_COLUMN}
                 GROUP BY ALL)
             SELECT previous_group, new_group, customers,
@@ -101,3 +102,25 @@ def count_rfm_moves(previous_customers: Path, customers: Path) -> RfmMoves | Non
         con.close()
     frame["customers"] = frame["customers"].astype("int64")
     return RfmMoves(frame)
+
+
+def count_rfm_by_segment(clustered: Path) -> dict[str, dict[str, int]]:
+    """Customers per segment id and RFM group, from a run's clustered file (exact counts).
+
+    Returns
+    -------
+    dict
+        ``{segment id (text): {RFM group: customers}}``.
+    """
+    duckdb = import_optional("duckdb", "transactions", "RFM groups per segment")
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar=false")
+        rows = con.execute(f"SELECT CAST(Cluster AS BIGINT) AS c, {GROUP_COLUMN}, count(*) "
+                           f"FROM {reader_sql(clustered)} GROUP BY ALL ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    out: dict[str, dict[str, int]] = {}
+    for cluster, group, n in rows:
+        out.setdefault(str(cluster), {})[group] = int(n)
+    return out
