@@ -122,7 +122,7 @@ def section(sizes: list[int], limit: int = PANDAS_LIMIT) -> str:
             "Generated purchase logs (`bench/rfm.py`: Parquet, `customer_id` text, `date`, "
             "`amount` with 1% returns; lines / 10 customers, skewed activity). `custseg rfm LOG "
             "--out customers.parquet` checks every line (rejects with line numbers), groups lines "
-            "into purchases and purchases into customers in DuckDB (memory limit: half of "
+            "into purchases and purchases into customers in DuckDB (memory limit: a third of "
             "`--memory-budget`, the rest spilled to disk), adds the RFM scores and groups, and "
             "writes the customer table; whole command, one process. The pandas column is the "
             "`read_parquet` + `groupby` a user would write for the same features "

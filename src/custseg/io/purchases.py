@@ -174,7 +174,9 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
             raise
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    # A database file in the work folder, not an in-memory one: its tables (10^7 customers) can
+    # leave memory for disk, so memory_limit bounds the whole aggregation.
+    con = duckdb.connect(str(work_dir / "transactions.duckdb"))
     try:
         con.execute(f"SET memory_limit='{max(64, memory_limit // 1024**2)}MB'")
         con.execute(f"SET temp_directory='{work_dir.as_posix()}'")

@@ -153,7 +153,7 @@ def customer_table(config: RunConfig, data: pd.DataFrame | None = None,
         features = aggregate_transactions(
             log, columns, work / "features.parquet", rejects, work_dir=work / "spill",
             as_of=as_of, date_format=options.date_format, decimal_comma=info.decimal_comma,
-            memory_limit=config.memory_budget // 2, progress=progress)
+            memory_limit=config.memory_budget // 3, progress=progress)
         rejects.close()
         counts = features.counts
         if counts.customers_segmentable == 0:
