@@ -45,6 +45,7 @@ def test_chunks_keep_line_numbers_and_reject_bad_lines(tmp_path: Path, rows: int
     ("a,b,c\n1,2,3\n", False),
     ("Customer ID\n1\n2\n", False),
     ("a;b\n1;2\n", False),
+    ("Customer ID\n", False),
 ])
 def test_detection(tmp_path: Path, text: str, expected: bool) -> None:
     path = tmp_path / "t.txt"

@@ -35,8 +35,8 @@ BLOCK = 1 << 20
 
 def is_whitespace_table(path: Path) -> bool:
     """Whether ``path`` looks like a whitespace-separated table: no CSV delimiter in its header,
-    at least two whitespace-separated header fields, and most of its first lines split into as
-    many.
+    at least two whitespace-separated header fields, and at least 90% of its first (up to 50)
+    data lines split into as many.
 
     Examples
     --------
@@ -61,7 +61,7 @@ def is_whitespace_table(path: Path) -> bool:
     if width < 2:
         return False
     data = lines[1:]
-    return not data or sum(len(line.split()) == width for line in data) >= 0.9 * len(data)
+    return bool(data) and sum(len(line.split()) == width for line in data) >= 0.9 * len(data)
 
 
 class WhitespaceSource(FileSource):
