@@ -185,13 +185,17 @@ def aggregate_transactions(source: Source, columns: TransactionColumns, out: Pat
         con.execute("SET enable_progress_bar=false")  # custseg shows its own progress
         with progress.task(f"Reading the transactions of {source.name}", total=1.0) as advance:
             lines = pa.RecordBatchReader.from_batches(LINE_SCHEMA, batches(advance))
-            con.register("lines", lines)
+            con.register("line_stream", lines)
+            steps = _customer_sql(columns)
             try:
-                con.execute(_customer_sql(columns))
+                con.execute(steps[0])
             except duckdb.Error:
                 if errors:
                     raise errors[0] from None
                 raise
+        with progress.task("Grouping lines into purchases and customers"):
+            for step in steps[1:]:
+                con.execute(step)
         counts.lines_used = counts.lines_read - counts.lines_rejected
         counts.date_format = state["format"].name if "format" in state else ""
         counts.reasons = dict(sorted(rejects.reasons.items()))
@@ -222,11 +226,13 @@ def _checked_batches(source: Source, columns: TransactionColumns, state: dict, c
         yield from checked.lines.to_batches()
 
 
-def _customer_sql(columns: TransactionColumns) -> str:
+def _customer_sql(columns: TransactionColumns) -> list[str]:
+    """Lines into purchases, purchases into customers: one step at a time, each result a table,
+    so that only one hash table is alive at once (in one query, 10^8 lines ran out of memory)."""
     key = "purchase" if columns.order is not None else "day"
-    return f"""
-        CREATE TABLE customers AS
-        WITH purchases AS (
+    return [
+        "CREATE TABLE lines AS SELECT * FROM line_stream",
+        f"""CREATE TABLE purchases AS
             SELECT customer, usable,
                    CASE WHEN usable THEN {key} END AS purchase_key,
                    min(CASE WHEN usable THEN day END) AS day,
@@ -235,17 +241,20 @@ def _customer_sql(columns: TransactionColumns) -> str:
                    count(*) FILTER (WHERE usable AND amount < 0) AS returns,
                    count(*) FILTER (WHERE usable AND amount = 0) AS zeros,
                    sum(CASE WHEN usable THEN quantity END) AS units
-            FROM lines GROUP BY customer, usable, purchase_key)
-        SELECT customer,
-               count(*) FILTER (WHERE usable) AS frequency,
-               min(day) AS first_day, max(day) AS last_day,
-               sum(amount) AS net_spend,
-               coalesce(sum(lines) FILTER (WHERE usable), 0) AS lines,
-               coalesce(sum(lines) FILTER (WHERE NOT usable), 0) AS rejected_lines,
-               coalesce(sum(returns), 0) AS returns, coalesce(sum(zeros), 0) AS zeros,
-               sum(units) AS units
-        FROM purchases GROUP BY customer
-    """
+            FROM lines GROUP BY customer, usable, purchase_key""",
+        "DROP TABLE lines",
+        """CREATE TABLE customers AS
+            SELECT customer,
+                   count(*) FILTER (WHERE usable) AS frequency,
+                   min(day) AS first_day, max(day) AS last_day,
+                   sum(amount) AS net_spend,
+                   coalesce(sum(lines) FILTER (WHERE usable), 0) AS lines,
+                   coalesce(sum(lines) FILTER (WHERE NOT usable), 0) AS rejected_lines,
+                   coalesce(sum(returns), 0) AS returns, coalesce(sum(zeros), 0) AS zeros,
+                   sum(units) AS units
+            FROM purchases GROUP BY customer""",
+        "DROP TABLE purchases",
+    ]
 
 
 def _finish(con, columns: TransactionColumns, out: Path, counts: LineCounts, as_of: int | None
