@@ -13,6 +13,7 @@ Sections (``--sections``, comma separated; default all but ``huge``):
               Spark engine (each its own module in ``bench/``).
 ``sql``       reading 10^6 and 10^7 customers from PostgreSQL and writing segments back, against
               ``pandas.read_sql`` and ``DataFrame.to_sql``.
+``rfm``       ``custseg rfm`` on generated transaction logs of 10^7 and 10^8 lines, against pandas.
 
 Every timing runs as its own process; wall time and peak RSS come from ``os.wait4``. Ratios
 compare commands run in the same session, on the same machine, one after the other.
@@ -88,9 +89,15 @@ def section_sql() -> str:
     return sql.section([1_000_000, 10_000_000])
 
 
+def section_rfm() -> str:
+    import rfm
+
+    return rfm.section([10_000_000, 100_000_000])
+
+
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
             "predict": section_predict, "huge": section_huge, "history": section_history,
-            "spark": section_spark, "sql": section_sql}
+            "spark": section_spark, "sql": section_sql, "rfm": section_rfm}
 DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
 _MARK = "<!-- section: {} -->"
 

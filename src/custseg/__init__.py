@@ -8,6 +8,7 @@ Public API (imported lazily, so ``import custseg`` is cheap):
 - :func:`load_model`: a saved model file, to score new customers (``predict``, ``score``).
 - :func:`compare`: migration and drift between two finished runs.
 - :class:`RunConfig`: options of a run; :class:`RunResult`: what a run computed.
+- :class:`TransactionOptions`: how to read a transaction log (``RunConfig(transactions=...)``).
 
 Examples
 --------
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from custseg._version import __version__
 
 if TYPE_CHECKING:
-    from custseg.config import RunConfig
+    from custseg.config import RunConfig, TransactionOptions
     from custseg.modelfile import load_model
     from custseg.pipeline import KChoiceResult, RunResult, compare, evaluate_k, run, segment
     from custseg.segmentation.estimator import Segmenter
@@ -39,6 +40,7 @@ _LAZY = {
     "compare": "custseg.pipeline",
     "KChoiceResult": "custseg.pipeline",
     "load_model": "custseg.modelfile",
+    "TransactionOptions": "custseg.config",
 }
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Segmenter",
+    "TransactionOptions",
     "__version__",
     "compare",
     "evaluate_k",

@@ -111,6 +111,10 @@ class RunConfig:
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
+    transactions : TransactionOptions or None, default None
+        The input is a transaction log (``--transactions``): it is aggregated to one row per
+        customer (recency, frequency, monetary value, tenure, RFM scores) which is then
+        segmented like any customer table.
 
     Raises
     ------
@@ -157,6 +161,8 @@ class RunConfig:
     # A database URL's password, taken out of ``input`` so that nothing printed or written
     # (segments.json, history, messages, repr) can show it.
     password: str | None = field(default=None, repr=False, compare=False)
+    #: A transaction log in (``--transactions``): how to read it; None for a customer table.
+    transactions: TransactionOptions | None = None
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
 
@@ -223,6 +229,9 @@ class RunConfig:
             object.__setattr__(self, "names", Path(self.names))
         if self.previous is not None:
             object.__setattr__(self, "previous", Path(self.previous))
+        if self.transactions is not None and self.engine == "spark":
+            raise ConfigError("--transactions does not run on --engine spark yet: use --engine "
+                              "memory or batches, or aggregate the log with `custseg rfm` first.")
 
     def _check_database_input(self) -> None:
         """A database URL as input: one of --table / --query; its password kept apart."""
@@ -331,3 +340,39 @@ def _parse_k(k: object) -> int | str:
     if isinstance(k, bool) or not isinstance(k, int):
         raise ConfigError(f"K must be a whole number or 'auto' (got --k {k!r}).")
     return k
+
+
+@dataclass(frozen=True)
+class TransactionOptions:
+    """How to read a transaction log (``custseg run --transactions``, ``custseg rfm``).
+
+    Parameters
+    ----------
+    customer_column, date_column, amount_column : str or None, default None
+        The log's columns; None: found by name or alias (``customer_id``, ``order_date``,
+        ``dollar_value``...).
+    order_column : str or None, default None
+        Lines of one order count as one purchase; None: found by alias (``order_id``,
+        ``invoice``...) or, without one, a customer's lines of one day are one purchase.
+    quantity_column : str or None, default None
+        Units per line (summed into ``units``); None: found by alias when present.
+    date_format : str or None, default None
+        ``strptime`` form of the dates (``%d/%m/%Y``); None: detected.
+    as_of : str or None, default None
+        Recency reference date (``YYYY-MM-DD``); lines after it are rejected. None: the day
+        after the last date in the log.
+    """
+
+    customer_column: str | None = None
+    date_column: str | None = None
+    amount_column: str | None = None
+    order_column: str | None = None
+    quantity_column: str | None = None
+    date_format: str | None = None
+    as_of: str | None = None
+
+    def given_columns(self) -> dict[str, str | None]:
+        """The columns named by the user, by role."""
+        return {"customer": self.customer_column, "date": self.date_column,
+                "amount": self.amount_column, "order": self.order_column,
+                "quantity": self.quantity_column}

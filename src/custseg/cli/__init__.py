@@ -9,7 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from custseg.cli import predict, runs, segment  # noqa: F401 - each registers its commands
+from custseg.cli import (  # noqa: F401 - each registers its commands
+    predict,
+    runs,
+    segment,
+    transactions,
+)
 from custseg.cli.app import EXIT_CODES, EXIT_INTERNAL, app
 
 __all__ = ["EXIT_CODES", "EXIT_INTERNAL", "app", "main"]

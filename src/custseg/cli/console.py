@@ -79,6 +79,8 @@ def print_run_summary(console: Console, result: RunResult) -> None:
     console.print(f"CRM rules (decision tree, depth {result.rules.depth}) place "
                   f"{result.rules.fidelity:.1%} of customers as K-Means does; see report.html.",
                   markup=False)
+    if result.transactions is not None:
+        print_transactions(console, result.transactions)
     console.print(
         f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
         f"{result.n_rejected:,} rejected", markup=False)
@@ -157,3 +159,23 @@ def print_outputs(console: Console, root: Path, outputs: dict[str, Path]) -> Non
         console.print(f"  {label}", markup=False)
     if history is not None:
         console.print(f"Run recorded in {history} (custseg history).", markup=False)
+
+
+def print_transactions(console: Console, summary: dict, kept: str = "segmented") -> None:
+    """A transaction log's accounting: lines read = used + rejected, customers = segmented +
+    rejected, returns, zero-amount lines and the recency reference."""
+    c = summary["counts"]
+    console.print(f"Transactions: {c['lines_read']:,} lines read = {c['lines_used']:,} used + "
+                  f"{c['lines_rejected']:,} rejected; {c['returns']:,} returns (negative "
+                  f"amounts, netted), {c['zero_amount_lines']:,} zero-amount lines kept",
+                  markup=False)
+    console.print(f"Customers: {c['customers']:,} = {c['customers_segmentable']:,} {kept} + "
+                  f"{c['customers_rejected']:,} rejected (no usable line); "
+                  f"{c['negative_net_customers']:,} with net spend below zero (counted as 0)",
+                  markup=False)
+    console.print(f"Dates {c['first_date']} to {c['last_date']} ({c['date_format']}); recency "
+                  f"and tenure counted to {c['as_of']}", markup=False)
+    moves = summary.get("rfm_moves")
+    if moves and moves["biggest"]:
+        console.print(f"RFM groups since {moves['since']}: " + "; ".join(moves["biggest"]),
+                      markup=False)

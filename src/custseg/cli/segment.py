@@ -43,6 +43,17 @@ from custseg.cli.app import (
     parse_settings,
     progress_for,
 )
+from custseg.cli.transactions import (
+    AmountColumnOpt,
+    AsOfOpt,
+    CustomerColumnOpt,
+    DateColumnOpt,
+    DateFormatOpt,
+    OrderColumnOpt,
+    QuantityColumnOpt,
+    TransactionsOpt,
+    transaction_options,
+)
 from custseg.config import (
     DEFAULT_K,
     DEFAULT_K_MAX,
@@ -81,6 +92,14 @@ def run(
     if_exists: IfExistsOpt = "fail",
     query: QueryOpt = None,
     password_env: PasswordEnvOpt = None,
+    transactions: TransactionsOpt = False,
+    customer_column: CustomerColumnOpt = None,
+    date_column: DateColumnOpt = None,
+    amount_column: AmountColumnOpt = None,
+    order_column: OrderColumnOpt = None,
+    quantity_column: QuantityColumnOpt = None,
+    date_format: DateFormatOpt = None,
+    as_of: AsOfOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -93,7 +112,10 @@ def run(
                           memory_budget=memory_budget, output_format=output_format,
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
-                          if_exists=if_exists, query=query, password_env=password_env)
+                          if_exists=if_exists, query=query, password_env=password_env,
+                          transactions=transaction_options(
+                              transactions, customer_column, date_column, amount_column,
+                              order_column, quantity_column, date_format, as_of))
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:

@@ -44,10 +44,21 @@ FEATURE_WORDS = {
     "Annual Income (k$)": "income",
     "Spending Score (1-100)": "spending",
     "Age": "age",
+    # The customer features of a transaction log (custseg.io.purchases).
+    "monetary_total": "spend",
+    "monetary_mean": "basket",
+    "net_spend": "net spend",
 }
 #: Level words that replace "<Level> <word>" for some columns.
 LEVEL_WORDS = {"Age": {"Low": "Younger", "Average": "Middle-aged", "High": "Older",
-                       "Very low": "Youngest", "Very high": "Oldest"}}
+                       "Very low": "Youngest", "Very high": "Oldest"},
+               # Few days since the last purchase is *recent*: "Recent · Frequent · High spend".
+               "recency_days": {"Very low": "Very recent", "Low": "Recent", "Average": "Lapsing",
+                                "High": "Lapsed", "Very high": "Long lapsed"},
+               "frequency": {"Very low": "One-off", "Low": "Rare", "Average": "Occasional",
+                             "High": "Frequent", "Very high": "Very frequent"},
+               "tenure_days": {"Very low": "Newest", "Low": "New", "Average": "Established",
+                               "High": "Long-standing", "Very high": "Longest-standing"}}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from custseg.io.formats import (
     sequential_rows,
 )
 from custseg.io.rejects import NO_REJECTS
+from custseg.io.whitespace import WhitespaceSource, is_whitespace_table
 
 __all__ = ["Chunk", "CsvSource", "DatasetSource", "ExcelSource", "FrameSource", "ParquetSource", "Source",
            "open_source"]
@@ -59,6 +60,8 @@ def open_source(path: Path, fmt: str | None = None) -> Source:
         if kind in ("parquet", "csv") and _has_part_files(path, kind):
             return DatasetSource(path, kind)
     kind = check_input_file(path, fmt)
+    if kind == "csv" and is_whitespace_table(path):
+        return WhitespaceSource(path)
     try:
         return {"csv": CsvSource, "parquet": ParquetSource, "excel": ExcelSource}[kind](path)
     except PermissionError as exc:

@@ -164,6 +164,8 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
     }
     if result.changes is not None:
         summary["changes"] = result.changes.to_dict()
+    if result.transactions is not None:
+        summary["transactions"] = result.transactions
     return summary
 
 

@@ -125,6 +125,8 @@ class RunResult:
     thresholds: np.ndarray = field(default=None, repr=False)
     changes: RunChanges | None = field(default=None, repr=False)
     outputs: dict[str, Path] = field(default_factory=dict)
+    #: With a transaction log in: lines and customers accounted for, features defined (JSON-ready).
+    transactions: dict | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:

@@ -1,0 +1,34 @@
+"""The public :func:`run` and :func:`segment`: a customer table goes straight to
+:mod:`custseg.pipeline.stages`; a transaction log (``RunConfig.transactions``) is first
+aggregated to customers by :mod:`custseg.pipeline.transactions`, then takes the same stages."""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from custseg.config import RunConfig
+from custseg.pipeline import stages
+from custseg.pipeline.result import RunResult
+from custseg.pipeline.transactions import run_transactions, segment_transactions
+from custseg.progress import Progress
+
+
+@functools.wraps(stages.run)
+def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
+        progress: Progress | None = None, **options: object) -> RunResult:
+    config = config or RunConfig()
+    if options:
+        config = config.with_(**options)
+    if config.transactions is not None:
+        return run_transactions(config, data, progress)
+    return stages.run(config, data=data, progress=progress)
+
+
+@functools.wraps(stages.segment)
+def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
+            progress: Progress | None = None) -> RunResult:
+    if config is not None and config.transactions is not None:
+        return segment_transactions(config, data, progress)
+    return stages.segment(config, data=data, progress=progress)
