@@ -104,6 +104,10 @@ class RunConfig:
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
+    exclude : tuple of str, default ()
+        Columns never used as features (``--exclude COL``). When the default features are
+        absent from the input and none were named, the run chooses the table's numeric
+        behaviour columns (:mod:`custseg.io.autofeatures`).
 
     Raises
     ------
@@ -147,6 +151,9 @@ class RunConfig:
     if_exists: str = "fail"
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
+    exclude: tuple[str, ...] = ()
+    # Set by the CLI when the user named --features: then the features are never chosen.
+    features_required: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", _parse_k(self.k))
@@ -202,6 +209,7 @@ class RunConfig:
             object.__setattr__(self, "names", Path(self.names))
         if self.previous is not None:
             object.__setattr__(self, "previous", Path(self.previous))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
 
     @property
     def forced_k(self) -> int | None:

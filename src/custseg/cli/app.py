@@ -156,6 +156,10 @@ ColumnMapOpt = Annotated[list[str] | None, typer.Option(
 OnInvalidOpt = Annotated[str, typer.Option(
     "--on-invalid", help="Invalid rows: 'reject' writes them to rejected_rows.csv with a reason; "
                          "'fail' stops the run.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(
+    "--exclude", metavar="COLUMN",
+    help="Never use this column as a feature (repeatable). Without --features, custseg uses the "
+         "default features when present, else the table's numeric behaviour columns.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]
@@ -234,6 +238,7 @@ def build_config(input: str | Path | None, features: list[str] | None, id_column
     return RunConfig(
         input=input, features=split_features(features),
         id_column=id_column or DEFAULT_ID_COLUMN, id_column_required=id_column is not None,
+        features_required=bool(features),
         column_map=tuple(parse_column_map(column_map).items()), **options,
     )
 

@@ -12,6 +12,7 @@ from custseg.cli.app import (
     BatchRowsOpt,
     ColumnMapOpt,
     EngineOpt,
+    ExcludeOpt,
     FeaturesOpt,
     FormatOpt,
     IdOpt,
@@ -56,6 +57,7 @@ from custseg.config import (
 def run(
     input: InputArg = None,
     features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
     k: KOpt = str(DEFAULT_K),
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
@@ -89,7 +91,7 @@ def run(
                           memory_budget=memory_budget, output_format=output_format,
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
-                          if_exists=if_exists)
+                          if_exists=if_exists, exclude=tuple(exclude or ()))
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -101,6 +103,7 @@ def run(
 def choose_k(
     input: InputArg = None,
     features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
     min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
@@ -119,7 +122,7 @@ def choose_k(
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid)
+                          on_invalid=on_invalid, exclude=tuple(exclude or ()))
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:

@@ -162,6 +162,19 @@ class Engine(ABC):
                 advance(len(X))
         return accumulator.totals()
 
+    def head(self, rows: int) -> pa.Table:
+        """The first ``rows`` records of the input, every column, cells as read (fewer when the
+        input has fewer): what an automatic choice of features looks at."""
+        tables, n = [], 0
+        for chunk in self.source.chunks(rows):
+            tables.append(chunk.table)
+            n += chunk.table.num_rows
+            if n >= rows:
+                break
+        if not tables:
+            return pa.table({name: pa.array([], pa.string()) for name in self.source.columns})
+        return pa.concat_tables(tables).slice(0, rows)
+
     def facts(self) -> dict:
         """How the engine ran, for ``segments.json``: its name and passes over the rows."""
         return {"name": self.name, "passes": int(self.passes)}

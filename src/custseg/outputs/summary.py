@@ -162,9 +162,20 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
         "files": dict(files or {}),
         "used_segment_ids": sorted(used),
     }
+    preparation = preparation_summary(result)
+    if preparation:
+        summary["preparation"] = preparation
     if result.changes is not None:
         summary["changes"] = result.changes.to_dict()
     return summary
+
+
+def preparation_summary(result: RunResult) -> dict:
+    """``segments.json``'s ``preparation``: the features chosen, when the run chose them."""
+    out: dict = {}
+    if result.feature_choice is not None:
+        out["feature_choice"] = result.feature_choice.to_dict()
+    return out
 
 
 def k_choice_summary(result: KChoiceResult) -> dict:

@@ -22,6 +22,7 @@ from custseg.describe.profile import SegmentProfiles
 from custseg.describe.rules import SegmentRules
 from custseg.engines.sample import Sample
 from custseg.exceptions import ConfigError
+from custseg.io.autofeatures import FeatureChoice
 from custseg.io.formats import SourceInfo
 from custseg.modelfile import SegmentModel, TrainingData, build_model
 from custseg.segmentation.estimator import Segmenter
@@ -101,6 +102,8 @@ class RunResult:
         With ``--previous``: matching, migration and drift since the previous run.
     outputs : dict of str to pathlib.Path
         Files written (empty for :func:`custseg.segment`).
+    feature_choice : FeatureChoice or None
+        The features the run chose itself (None when they were named or the defaults).
     """
 
     config: RunConfig
@@ -125,6 +128,7 @@ class RunResult:
     thresholds: np.ndarray = field(default=None, repr=False)
     changes: RunChanges | None = field(default=None, repr=False)
     outputs: dict[str, Path] = field(default_factory=dict)
+    feature_choice: FeatureChoice | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:

@@ -41,6 +41,7 @@ from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
 from custseg.outputs.table import CatalogTable
 from custseg.outputs.write import record_history, write_k_choice, write_outputs
+from custseg.pipeline.features import resolve_features
 from custseg.pipeline.result import KChoiceResult, Rows, RunResult
 from custseg.pipeline.tracking import PreviousComparison
 from custseg.progress import NullProgress, Progress
@@ -129,6 +130,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         engine is open), and the files written during the assignment pass.
     """
     progress = progress or NullProgress()
+    config, choice = resolve_features(engine, config)
     scanned = scan(engine, config, progress, config.forced_k or 1)
     selection = select_k(scanned, config, progress)
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
@@ -186,7 +188,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         rules=agreement.result(),
         silhouette=float(silhouette[0].mean()) if silhouette[0].size else float("nan"),
         silhouette_sample=silhouette,
-        thresholds=distance_thresholds(sample.values, labels, segmenter))
+        thresholds=distance_thresholds(sample.values, labels, segmenter), feature_choice=choice)
     if comparison is not None:
         result = replace(result, changes=comparison.changes(result))
     return result, scanned, written
@@ -296,6 +298,7 @@ def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = N
     if write:
         check_writable(config.out)
     with open_engine(config, open_input(config, data)) as engine:
+        config, _ = resolve_features(engine, config)
         scanned = scan(engine, config, progress)
         selection = select_k(scanned, config, progress)
     result = KChoiceResult(config, scanned.source, tuple(config.features),

@@ -29,6 +29,7 @@ from custseg.engines.spark.checks import COLUMN, REASON, VALUE, checked, feature
 from custseg.engines.spark.plans import column_plans
 from custseg.engines.spark.reader import ROW, SparkSource, read_frame
 from custseg.engines.spark.rejects import SparkRejects
+from custseg.exceptions import ConfigError
 from custseg.progress import NullProgress, Progress
 
 _SIGN = -(2**63)
@@ -75,6 +76,10 @@ class SparkEngine(Engine):
         self._rejects: SparkRejects | None = None
         self.sample_rows = 0
         self.quantiles = "sample"  # where the profile's medians and quartiles come from
+
+    def head(self, rows: int) -> pa.Table:
+        raise ConfigError("--engine spark needs the features named: add --features COLUMN "
+                          "(the automatic choice of features runs on the local engines).")
 
     def facts(self) -> dict:
         context = self.session.sparkContext
