@@ -160,6 +160,13 @@ ExcludeOpt = Annotated[list[str] | None, typer.Option(
     "--exclude", metavar="COLUMN",
     help="Never use this column as a feature (repeatable). Without --features, custseg uses the "
          "default features when present, else the table's numeric behaviour columns.")]
+TransformOpt = Annotated[str, typer.Option(
+    "--transform", help="Before scaling: 'auto' takes log1p of non-negative features whose "
+                        "skewness is above 1; 'log' of every non-negative feature; 'quantile' maps "
+                        "each to its quantile; 'none' leaves them.")]
+MissingOpt = Annotated[str, typer.Option(
+    "--missing", help="A missing feature cell: 'reject' its row (rejected_rows.csv), or 'impute' "
+                      "the feature's median (stored in the model, applied by predict).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]

@@ -122,8 +122,23 @@ def distinctive(result: RunResult, position: int, row: pd.Series) -> str:
 
 
 def preparation_lines(result: RunResult) -> list[str]:
-    """What the run did to the features before clustering (transforms, imputed cells)."""
-    return []
+    """What the run did to the features before clustering: transforms, imputed cells, and the
+    way out of rejecting rows for missing values."""
+    prep, lines = result.preparation, []
+    if prep is not None:
+        logged = [f for f, t in zip(result.features, prep.transforms, strict=True) if t != "none"]
+        if logged:
+            kinds = sorted(set(prep.transforms) - {"none"})
+            lines.append(f"Transformed ({', '.join(kinds)}) before scaling: {', '.join(logged)}; "
+                         "profiles in original units (--transform none to switch off).")
+        filled = [f"{f} {m:,}" for f, m in zip(result.features, prep.imputed, strict=True) if m]
+        if filled:
+            lines.append(f"Imputed with the median (missing cells): {', '.join(filled)}.")
+    missing = sum(n for reason, n in result.rows.reasons.items() if "missing" in reason.lower())
+    if missing and result.config.missing == "reject":
+        lines.append(f"{missing:,} row(s) rejected for a missing value: --missing impute fills "
+                     "them with the feature's median.")
+    return lines
 
 
 def print_changes(console: Console, changes: RunChanges) -> None:

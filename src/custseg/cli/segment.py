@@ -23,6 +23,7 @@ from custseg.cli.app import (
     KOpt,
     MemoryOpt,
     MinShareOpt,
+    MissingOpt,
     NamesOpt,
     OnInvalidOpt,
     OutOpt,
@@ -35,6 +36,7 @@ from custseg.cli.app import (
     SparkMasterOpt,
     TableOpt,
     TracebackOpt,
+    TransformOpt,
     app,
     build_config,
     handles_errors,
@@ -58,6 +60,8 @@ def run(
     input: InputArg = None,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
+    transform: TransformOpt = "auto",
+    missing: MissingOpt = "reject",
     k: KOpt = str(DEFAULT_K),
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
@@ -91,7 +95,8 @@ def run(
                           memory_budget=memory_budget, output_format=output_format,
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
-                          if_exists=if_exists, exclude=tuple(exclude or ()))
+                          if_exists=if_exists, exclude=tuple(exclude or ()),
+                          transform=transform, missing=missing)
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -104,6 +109,8 @@ def choose_k(
     input: InputArg = None,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
+    transform: TransformOpt = "auto",
+    missing: MissingOpt = "reject",
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
     min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
@@ -122,7 +129,8 @@ def choose_k(
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid, exclude=tuple(exclude or ()))
+                          on_invalid=on_invalid, exclude=tuple(exclude or ()),
+                          transform=transform, missing=missing)
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:

@@ -171,10 +171,19 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
 
 
 def preparation_summary(result: RunResult) -> dict:
-    """``segments.json``'s ``preparation``: the features chosen, when the run chose them."""
+    """``segments.json``'s ``preparation``: the features chosen (when the run chose them), each
+    feature's transform and why, missing cells imputed per feature."""
     out: dict = {}
     if result.feature_choice is not None:
         out["feature_choice"] = result.feature_choice.to_dict()
+    prep = result.preparation
+    if prep is not None:
+        out["transforms"] = [{"feature": f, "transform": t, "why": w} for f, t, w in
+                             zip(result.features, prep.transforms, prep.reasons, strict=True)]
+        out["missing"] = {"policy": result.config.missing,
+                          "imputed": dict(zip(result.features, prep.imputed, strict=True)),
+                          "fill": {f: float(v) for f, v in zip(result.features, prep.fill,
+                                                               strict=True) if v == v}}
     return out
 
 

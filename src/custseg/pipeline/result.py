@@ -20,6 +20,7 @@ from custseg.config import RunConfig
 from custseg.describe.naming import SegmentInfo
 from custseg.describe.profile import SegmentProfiles
 from custseg.describe.rules import SegmentRules
+from custseg.engines.prepare import FeaturePrep
 from custseg.engines.sample import Sample
 from custseg.exceptions import ConfigError
 from custseg.io.autofeatures import FeatureChoice
@@ -104,6 +105,8 @@ class RunResult:
         Files written (empty for :func:`custseg.segment`).
     feature_choice : FeatureChoice or None
         The features the run chose itself (None when they were named or the defaults).
+    preparation : FeaturePrep or None
+        What was done to each feature before scaling (transform and why, cells imputed).
     """
 
     config: RunConfig
@@ -129,6 +132,7 @@ class RunResult:
     changes: RunChanges | None = field(default=None, repr=False)
     outputs: dict[str, Path] = field(default_factory=dict)
     feature_choice: FeatureChoice | None = field(default=None, repr=False)
+    preparation: FeaturePrep | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:

@@ -33,6 +33,7 @@ from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
 from custseg.engines import Engine, open_engine, open_input
 from custseg.engines.kernels import nearest, single_blas
+from custseg.engines.prepare import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import DataValidationError
 from custseg.io.columns import resolve_columns
@@ -60,9 +61,12 @@ def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k:
         source.columns, config.features, config.id_column, source.name,
         id_required=config.id_column_required, column_map=dict(config.column_map))
     spec = ScanSpec(tuple(config.features), tuple(feature_columns), id_column, config.seed,
-                    config.sample_rows)
+                    config.sample_rows, missing=config.missing,
+                    log_moments=config.transform in ("auto", "log"))
     result = engine.scan(spec, progress)
     result.check(k, config.on_invalid)
+    result, prep = prepare_scan(result, config.transform)
+    engine.use_preparation(prep)
     return result
 
 
@@ -188,7 +192,8 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         rules=agreement.result(),
         silhouette=float(silhouette[0].mean()) if silhouette[0].size else float("nan"),
         silhouette_sample=silhouette,
-        thresholds=distance_thresholds(sample.values, labels, segmenter), feature_choice=choice)
+        thresholds=distance_thresholds(sample.values, labels, segmenter), feature_choice=choice,
+        preparation=engine.preparation)
     if comparison is not None:
         result = replace(result, changes=comparison.changes(result))
     return result, scanned, written

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.kernels import PassTotals
+from custseg.engines.prepare import FeaturePrep
 from custseg.engines.sample import Sample, mix
 from custseg.engines.scan import Scan, ScanSpec, scaler_from_moments
 from custseg.engines.spark import native
@@ -76,6 +77,13 @@ class SparkEngine(Engine):
         self._rejects: SparkRejects | None = None
         self.sample_rows = 0
         self.quantiles = "sample"  # where the profile's medians and quartiles come from
+
+    def use_preparation(self, prep: FeaturePrep) -> None:
+        if not prep.identity:
+            what = ("--missing impute" if any(prep.imputed) else
+                    f"--transform (here {', '.join(sorted(set(prep.transforms) - {'none'}))})")
+            raise ConfigError(f"{what} is not supported on --engine spark yet: use --transform none "
+                              "and --missing reject, or a local engine.")
 
     def head(self, rows: int) -> pa.Table:
         raise ConfigError("--engine spark needs the features named: add --features COLUMN "
