@@ -44,7 +44,8 @@ def test_transform_per_feature(mode, expected):
     kinds, reasons = choose_transforms(values, values.min(axis=0), mode)
     assert kinds == expected
     if mode == "auto":
-        assert reasons[0].startswith("skewness ") and reasons[0].endswith("> 1")
+        assert reasons[0].startswith("skewness ")
+        assert reasons[0].endswith("> 1")
         assert reasons[2].startswith("has negative values")
 
 

@@ -257,7 +257,8 @@ class Scan:
         if self.n_valid == 0:
             raise DataValidationError(
                 f"No valid rows left in {name}: all {self.n_input} rows were rejected (most often: "
-                f"{self.problem}). Fix those values, or choose other columns with --features.")
+                f"{self.problem}). Fix those values, or choose other columns with --features"
+                f"{'; --missing impute fills missing values' if 'missing' in self.problem else ''}.")
         self.check_k(k)
         for j, feature in enumerate(self.spec.features):
             if self.n_valid > 1 and self.low[j] == self.high[j]:
