@@ -134,6 +134,11 @@ def preparation_lines(result: RunResult) -> list[str]:
         filled = [f"{f} {m:,}" for f, m in zip(result.features, prep.imputed, strict=True) if m]
         if filled:
             lines.append(f"Imputed with the median (missing cells): {', '.join(filled)}.")
+    if result.outliers and result.outliers["customers"]:
+        n = result.outliers["customers"]
+        lines.append(f"Outliers: {n:,} customer(s) far beyond the rest (3 IQR after transform), "
+                     "segmented with the rest but left out of the K choice"
+                     + (" (column 'outlier')." if result.outliers["column"] else "."))
     missing = sum(n for reason, n in result.rows.reasons.items() if "missing" in reason.lower())
     if missing and result.config.missing == "reject":
         lines.append(f"{missing:,} row(s) rejected for a missing value: --missing impute fills "

@@ -94,6 +94,8 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    #: Whether the clustered file this engine writes can carry the ``outlier`` column.
+    flags_outliers: ClassVar[bool] = True
 
     def __init__(self, source: Source, work_parent: Path | None = None) -> None:
         self.source = source

@@ -184,6 +184,10 @@ def preparation_summary(result: RunResult) -> dict:
                           "imputed": dict(zip(result.features, prep.imputed, strict=True)),
                           "fill": {f: float(v) for f, v in zip(result.features, prep.fill,
                                                                strict=True) if v == v}}
+    if result.outliers is not None:
+        out["outliers"] = {**result.outliers,
+                           "low": [rounded(v) for v in result.outliers["low"]],
+                           "high": [rounded(v) for v in result.outliers["high"]]}
     return out
 
 

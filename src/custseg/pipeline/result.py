@@ -107,6 +107,9 @@ class RunResult:
         The features the run chose itself (None when they were named or the defaults).
     preparation : FeaturePrep or None
         What was done to each feature before scaling (transform and why, cells imputed).
+    outliers : dict or None
+        The outlier rule and fences, outliers over every customer and per segment, and whether
+        the clustered file has the ``outlier`` column (:mod:`custseg.segmentation.outliers`).
     """
 
     config: RunConfig
@@ -133,6 +136,7 @@ class RunResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     feature_choice: FeatureChoice | None = field(default=None, repr=False)
     preparation: FeaturePrep | None = field(default=None, repr=False)
+    outliers: dict | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:

@@ -50,6 +50,7 @@ from custseg.runfolder import clustered_file_name
 from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.lloyd import fit_centroids
 from custseg.segmentation.metrics import silhouette_values
+from custseg.segmentation.outliers import OutlierCounter, OutlierRule
 from custseg.segmentation.selection import KSelection, choose_k
 from custseg.tracking.previous import PreviousRun, load_previous
 
@@ -70,12 +71,21 @@ def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k:
     return result
 
 
+def regular_sample(scanned: Scan) -> tuple[np.ndarray, np.ndarray, OutlierRule]:
+    """The scaled sample, which of its customers are outliers, and the rule
+    (:mod:`custseg.segmentation.outliers`); K is chosen and k-means++ starts without them."""
+    Z = scanned.scaler.transform(scanned.sample.values)
+    rule = OutlierRule.fit(Z)
+    return Z, rule.flag(Z), rule
+
+
 def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None) -> KSelection:
-    """Stage 2: score every K in the range on the scaled sample and choose one."""
+    """Stage 2: score every K in the range on the scaled sample (outliers aside) and choose one."""
     progress = progress or NullProgress()
-    sample = scanned.scaler.transform(scanned.sample.values)
+    Z, outlier, _ = regular_sample(scanned)
+    n_rows = scanned.n_valid - round(scanned.n_valid * float(outlier.mean()))
     with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
-        return choose_k(sample, n_rows=scanned.n_valid, k_min=config.k_min, k_max=config.k_max,
+        return choose_k(Z[~outlier], n_rows=n_rows, k_min=config.k_min, k_max=config.k_max,
                         min_segment_share=config.min_segment_share, seed=config.seed,
                         n_init=config.n_init, force_k=config.forced_k, advance=advance)
 
@@ -83,11 +93,12 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None)
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,
         progress: Progress | None = None) -> tuple[Segmenter, dict]:
     """Stage 3: the segments of every valid row, as a fitted :class:`Segmenter`, and how the
-    Lloyd passes went."""
+    Lloyd passes went (started on the sample without its outliers, passes over every row)."""
     k = selection.chosen_k
     scanned.check_k(k)
     scaler = scanned.scaler
-    centroids = fit_centroids(engine, scaler, scaler.transform(scanned.sample.values), k,
+    Z, outlier, _ = regular_sample(scanned)
+    centroids = fit_centroids(engine, scaler, Z[~outlier], k,
                               selection=selection, n_init=config.n_init, seed=config.seed,
                               progress=progress)
     if np.any(centroids.sizes == 0):
@@ -150,13 +161,18 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         rules = fit_rules(sample.values, labels, features, k, seed=config.seed)
     totals = SegmentTotals(k, len(features), scanned.plans)
     agreement = RuleAgreement(rules)
-    observers: list = [totals, agreement]
+    _, sample_outliers, rule = regular_sample(scanned)
+    outliers = OutlierCounter(rule, segmenter.scaler_.transform, k)
+    observers: list = [totals, agreement, outliers]
     writer = None
     written: dict[str, Path] = {}
     if staging is not None:
         name = clustered_file_name(scanned.source.name if scanned.source.path else None,
                                    config.output_format)
-        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments))
+        flagged = rule if engine.flags_outliers and sample_outliers.any() else None
+        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments),
+                                 outliers=None if flagged is None else (flagged,
+                                                                        segmenter.scaler_.transform))
         observers.append(writer)
     if config.output_table is not None:
         observers.append(CatalogTable(config.output_table, config.if_exists, Path(config.out).name,
@@ -193,7 +209,10 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         silhouette=float(silhouette[0].mean()) if silhouette[0].size else float("nan"),
         silhouette_sample=silhouette,
         thresholds=distance_thresholds(sample.values, labels, segmenter), feature_choice=choice,
-        preparation=engine.preparation)
+        preparation=engine.preparation,
+        outliers={**rule.to_dict(), "customers": outliers.total,
+                  "per_segment": outliers.per_segment.tolist(),
+                  "column": writer is not None and writer.outliers is not None})
     if comparison is not None:
         result = replace(result, changes=comparison.changes(result))
     return result, scanned, written

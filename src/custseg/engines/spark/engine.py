@@ -78,6 +78,9 @@ class SparkEngine(Engine):
         self.sample_rows = 0
         self.quantiles = "sample"  # where the profile's medians and quartiles come from
 
+    #: Spark writes the clustered file itself, without the ``outlier`` column (not yet).
+    flags_outliers = False
+
     def use_preparation(self, prep: FeaturePrep) -> None:
         if not prep.identity:
             what = ("--missing impute" if any(prep.imputed) else
