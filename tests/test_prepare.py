@@ -142,3 +142,12 @@ def test_missing_reject_stays_the_default(cc_general):
     result = segment(RunConfig(input=cc_general, k=3))
     assert result.n_rejected == 314
     assert result.rows.reasons == {"missing value": 314}
+
+
+def test_robust_scaler_centres_on_medians_and_divides_by_iqr(mall_df):
+    result = segment(RunConfig(k=5, scaler="robust"))
+    features = ["Annual Income (k$)", "Spending Score (1-100)"]
+    q1, median, q3 = np.quantile(mall_df[features].to_numpy(float), [0.25, 0.5, 0.75], axis=0)
+    np.testing.assert_allclose(result.segmenter.scaler_.mean_, median)
+    np.testing.assert_allclose(result.segmenter.scaler_.scale_, q3 - q1)
+    assert sorted(result.sizes.tolist()) == [22, 23, 35, 39, 81]

@@ -26,6 +26,8 @@ ON_INVALID = ("reject", "fail")
 TRANSFORMS = ("auto", "none", "log", "quantile")
 #: ``--missing``: a missing feature cell rejects its row, or takes the feature's median.
 MISSING = ("reject", "impute")
+#: ``--scaler``: mean and standard deviation, or median and interquartile range.
+SCALERS = ("standard", "robust")
 #: Engines (:mod:`custseg.engines`): "memory" holds the table in memory, "batches" reads it in
 #: record batches (memory bounded by the batch), "spark" runs on Apache Spark (``custseg[spark]``),
 #: "auto" uses batches when the input would not fit ``memory_budget``.
@@ -117,6 +119,8 @@ class RunConfig:
         ``log1p`` for non-negative features whose skewness is above 1.
     missing : {"reject", "impute"}, default "reject"
         A row with a missing feature cell is rejected, or the cell takes the feature's median.
+    scaler : {"standard", "robust"}, default "standard"
+        Scale by mean and standard deviation, or by median and interquartile range.
 
     Raises
     ------
@@ -163,6 +167,7 @@ class RunConfig:
     exclude: tuple[str, ...] = ()
     transform: str = "auto"
     missing: str = "reject"
+    scaler: str = "standard"
     # Set by the CLI when the user named --features: then the features are never chosen.
     features_required: bool = field(default=False, repr=False)
 
@@ -226,6 +231,8 @@ class RunConfig:
                               f"(got {self.transform!r}).")
         if self.missing not in MISSING:
             raise ConfigError(f"--missing must be one of {', '.join(MISSING)} (got {self.missing!r}).")
+        if self.scaler not in SCALERS:
+            raise ConfigError(f"--scaler must be one of {', '.join(SCALERS)} (got {self.scaler!r}).")
 
     @property
     def forced_k(self) -> int | None:

@@ -167,6 +167,9 @@ TransformOpt = Annotated[str, typer.Option(
 MissingOpt = Annotated[str, typer.Option(
     "--missing", help="A missing feature cell: 'reject' its row (rejected_rows.csv), or 'impute' "
                       "the feature's median (stored in the model, applied by predict).")]
+ScalerOpt = Annotated[str, typer.Option(
+    "--scaler", help="'standard': mean and standard deviation; 'robust': median and "
+                     "interquartile range (of the run's sample).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]

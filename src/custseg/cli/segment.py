@@ -31,6 +31,7 @@ from custseg.cli.app import (
     OutputTableOpt,
     PreviousOpt,
     QuietOpt,
+    ScalerOpt,
     SeedOpt,
     SparkConfOpt,
     SparkMasterOpt,
@@ -62,6 +63,7 @@ def run(
     exclude: ExcludeOpt = None,
     transform: TransformOpt = "auto",
     missing: MissingOpt = "reject",
+    scaler: ScalerOpt = "standard",
     k: KOpt = str(DEFAULT_K),
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
@@ -96,7 +98,7 @@ def run(
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
                           if_exists=if_exists, exclude=tuple(exclude or ()),
-                          transform=transform, missing=missing)
+                          transform=transform, missing=missing, scaler=scaler)
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:

@@ -21,9 +21,11 @@ Per feature, in this order:
      interpolation between :data:`N_QUANTILES` stored references;
    - ``none``: nothing (the Fränti benchmark sets are geometry, not spend).
 
-3. **scale**: standardise. For untransformed and ``log1p`` features the mean and variance are
-   exact over every valid row (the scan totals both); with imputed cells they are combined
-   exactly with the filled value; ``quantile`` features take theirs from the sample.
+3. **scale**: standardise (``--scaler standard``, default), or centre on the median and
+   divide by the IQR on the sample (``--scaler robust``). For untransformed and ``log1p``
+   features the mean and variance are exact over every valid row (the scan totals both);
+   with imputed cells they are combined exactly with the filled value; ``quantile`` features
+   take theirs from the sample.
 """
 
 from __future__ import annotations
@@ -225,10 +227,14 @@ def choose_transforms(values: np.ndarray, low: np.ndarray, mode: str
     return tuple(kinds), tuple(reasons)
 
 
-def prepare_scan(scan: Scan, transform: str) -> tuple[Scan, FeaturePrep]:
+def prepare_scan(scan: Scan, transform: str, scaler: str = "standard") -> tuple[Scan, FeaturePrep]:
     """The scan with its sample filled and its scaler taking original units through the
     features' preparation, and the preparation; the scan itself when nothing is to be done
-    (then every bit is as before)."""
+    (then every bit is as before).
+
+    With ``scaler="robust"`` (``--scaler robust``), each prepared feature is centred on its
+    median and divided by its interquartile range, both on the sample (a feature whose IQR is
+    0 is divided by its standard deviation instead, or 1 if that is 0 too)."""
     values = scan.sample.values
     d = values.shape[1]
     missing = np.array(scan.missing or (0,) * d, dtype=np.int64)
@@ -241,7 +247,7 @@ def prepare_scan(scan: Scan, transform: str) -> tuple[Scan, FeaturePrep]:
         np.quantile(values[:, j][np.isfinite(values[:, j])], np.linspace(0, 1, N_QUANTILES))
         if kind == "quantile" else None for j, kind in enumerate(kinds))
     prep = FeaturePrep(kinds, fill, references, reasons, tuple(int(m) for m in missing))
-    if prep.identity:
+    if prep.identity and scaler == "standard":
         return scan, prep
     filled = prep.filled(values)
     forward = prep.forward(values)
@@ -263,6 +269,11 @@ def prepare_scan(scan: Scan, transform: str) -> tuple[Scan, FeaturePrep]:
             delta = value - mean[j]
             mean[j] = mean[j] + delta * m / n
             var[j] = (var[j] * n_obs + delta * delta * n_obs * m / n) / n
-    scaler = PreparedScaler.from_moments(prep, mean, var, scan.n_valid)
+    fitted = PreparedScaler.from_moments(prep, mean, var, scan.n_valid)
+    if scaler == "robust":
+        q1, median, q3 = np.quantile(forward, [0.25, 0.5, 0.75], axis=0)
+        spread = q3 - q1
+        spread = np.where(spread > 0, spread, fitted.scale_)
+        fitted.mean_, fitted.scale_ = median, spread
     sample = replace(scan.sample, values=filled)
-    return replace(scan, scaler=scaler, sample=sample), prep
+    return replace(scan, scaler=fitted, sample=sample), prep

@@ -178,6 +178,7 @@ def preparation_summary(result: RunResult) -> dict:
         out["feature_choice"] = result.feature_choice.to_dict()
     prep = result.preparation
     if prep is not None:
+        out["scaler"] = result.config.scaler
         out["transforms"] = [{"feature": f, "transform": t, "why": w} for f, t, w in
                              zip(result.features, prep.transforms, prep.reasons, strict=True)]
         out["missing"] = {"policy": result.config.missing,

@@ -66,7 +66,7 @@ def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k:
                     log_moments=config.transform in ("auto", "log"))
     result = engine.scan(spec, progress)
     result.check(k, config.on_invalid)
-    result, prep = prepare_scan(result, config.transform)
+    result, prep = prepare_scan(result, config.transform, config.scaler)
     engine.use_preparation(prep)
     return result
 
