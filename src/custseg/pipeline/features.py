@@ -1,8 +1,8 @@
 """Stage 0 of a run: which columns are the features.
 
 ``--features`` wins. Otherwise the default features (the Mall data's) are used when the input
-has them, and when it does not, the run chooses the table's numeric behaviour columns from its
-first records (:func:`custseg.io.autofeatures.choose_features`, read through the engine so
+has any of them (a missing one is an error naming its closest match), and when it has none,
+the run chooses the table's numeric behaviour columns from its first records (:func:`custseg.io.autofeatures.choose_features`, read through the engine so
 every engine sees the same rows). ``--exclude`` drops columns from either.
 """
 
@@ -28,9 +28,11 @@ def resolve_features(engine: Engine, config: RunConfig) -> tuple[RunConfig, Feat
     source = engine.source
     column_map = dict(config.column_map)
     present = list(source.columns)
-    defaults_present = all(resolve_column(f, present, column_map) is not None
-                           for f in DEFAULT_FEATURES)
-    if config.features_required or config.features != DEFAULT_FEATURES or defaults_present:
+    # A table with some of the default features is a Mall-like table with a column misnamed:
+    # the run says which is missing (and its closest match) rather than choosing others.
+    some_defaults = any(resolve_column(f, present, column_map) is not None
+                        for f in DEFAULT_FEATURES)
+    if config.features_required or config.features != DEFAULT_FEATURES or some_defaults:
         if not config.exclude:
             return config, None
         kept = tuple(f for f in config.features if f not in config.exclude
