@@ -2,8 +2,9 @@
 
 ``--features`` wins. Otherwise the default features (the Mall data's) are used when the input
 has any of them (a missing one is an error naming its closest match), and when it has none,
-the run chooses the table's numeric behaviour columns from its first records (:func:`custseg.io.autofeatures.choose_features`, read through the engine so
-every engine sees the same rows). ``--exclude`` drops columns from either.
+the run chooses the table's numeric behaviour columns from its first records
+(:func:`custseg.io.autofeatures.choose_features`, read through the engine so every engine sees
+the same rows). ``--exclude`` drops columns from either.
 """
 
 from __future__ import annotations
