@@ -162,8 +162,12 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     totals = SegmentTotals(k, len(features), scanned.plans)
     agreement = RuleAgreement(rules)
     _, sample_outliers, rule = regular_sample(scanned)
+    # Counted over every customer where rows pass through Python; on Spark (which would have to
+    # send every row to the driver for it), on the sample.
     outliers = OutlierCounter(rule, segmenter.scaler_.transform, k)
-    observers: list = [totals, agreement, outliers]
+    if not engine.flags_outliers:
+        outliers.per_segment += np.bincount(labels[sample_outliers], minlength=k)
+    observers: list = [totals, agreement, *([outliers] if engine.flags_outliers else [])]
     writer = None
     written: dict[str, Path] = {}
     if staging is not None:
@@ -212,6 +216,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         preparation=engine.preparation,
         outliers={**rule.to_dict(), "customers": outliers.total,
                   "per_segment": outliers.per_segment.tolist(),
+                  "counted_on": "every customer" if engine.flags_outliers else "sample",
                   "column": writer is not None and writer.outliers is not None})
     if comparison is not None:
         result = replace(result, changes=comparison.changes(result))
