@@ -22,6 +22,12 @@ DEFAULT_SEED = 42
 DEFAULT_N_INIT = 10
 #: What to do with invalid rows: reject them (rejected_rows.csv) or fail the run.
 ON_INVALID = ("reject", "fail")
+#: ``--transform``: what is done to skewed features before scaling (:mod:`custseg.engines.prepare`).
+TRANSFORMS = ("auto", "none", "log", "quantile")
+#: ``--missing``: a missing feature cell rejects its row, or takes the feature's median.
+MISSING = ("reject", "impute")
+#: ``--scaler``: mean and standard deviation, or median and interquartile range.
+SCALERS = ("standard", "robust")
 #: Engines (:mod:`custseg.engines`): "memory" holds the table in memory, "batches" reads it in
 #: record batches (memory bounded by the batch), "spark" runs on Apache Spark (``custseg[spark]``),
 #: "auto" uses batches when the input would not fit ``memory_budget``.
@@ -115,6 +121,17 @@ class RunConfig:
         The input is a transaction log (``--transactions``): it is aggregated to one row per
         customer (recency, frequency, monetary value, tenure, RFM scores) which is then
         segmented like any customer table.
+    exclude : tuple of str, default ()
+        Columns never used as features (``--exclude COL``). When the default features are
+        absent from the input and none were named, the run chooses the table's numeric
+        behaviour columns (:mod:`custseg.io.autofeatures`).
+    transform : {"auto", "none", "log", "quantile"}, default "auto"
+        What is done to the features before scaling (:mod:`custseg.engines.prepare`); ``auto``:
+        ``log1p`` for non-negative features whose skewness is above 1.
+    missing : {"reject", "impute"}, default "reject"
+        A row with a missing feature cell is rejected, or the cell takes the feature's median.
+    scaler : {"standard", "robust"}, default "standard"
+        Scale by mean and standard deviation, or by median and interquartile range.
 
     Raises
     ------
@@ -165,6 +182,12 @@ class RunConfig:
     transactions: TransactionOptions | None = None
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
     id_column_required: bool = field(default=False, repr=False)
+    exclude: tuple[str, ...] = ()
+    transform: str = "auto"
+    missing: str = "reject"
+    scaler: str = "standard"
+    # Set by the CLI when the user named --features: then the features are never chosen.
+    features_required: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", _parse_k(self.k))
@@ -229,6 +252,14 @@ class RunConfig:
             object.__setattr__(self, "names", Path(self.names))
         if self.previous is not None:
             object.__setattr__(self, "previous", Path(self.previous))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(f"--transform must be one of {', '.join(TRANSFORMS)} "
+                              f"(got {self.transform!r}).")
+        if self.missing not in MISSING:
+            raise ConfigError(f"--missing must be one of {', '.join(MISSING)} (got {self.missing!r}).")
+        if self.scaler not in SCALERS:
+            raise ConfigError(f"--scaler must be one of {', '.join(SCALERS)} (got {self.scaler!r}).")
         if self.transactions is not None and self.engine == "spark":
             raise ConfigError("--transactions does not run on --engine spark yet: use --engine "
                               "memory or batches, or aggregate the log with `custseg rfm` first.")

@@ -307,8 +307,10 @@ def _check_out_writable(out: Path) -> None:
 def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
            id_col: str | None, chunk_rows: int, advance: object) -> PredictResult:
     needed = list(dict.fromkeys(([id_col] if id_col else []) + feature_cols))
+    prepare = getattr(model, "prepare", None)
     validator = RowValidator(model.features, feature_cols, id_col,
-                             decimal_comma=source.delimiter in (";", "\t"))
+                             decimal_comma=source.delimiter in (";", "\t"),
+                             allow_missing=False if prepare is None else np.isfinite(prepare.fill))
     scored = _Staged(out)
     rejected = _Staged(rejects_path_for(out))
     k = model.n_segments

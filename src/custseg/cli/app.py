@@ -158,6 +158,20 @@ ColumnMapOpt = Annotated[list[str] | None, typer.Option(
 OnInvalidOpt = Annotated[str, typer.Option(
     "--on-invalid", help="Invalid rows: 'reject' writes them to rejected_rows.csv with a reason; "
                          "'fail' stops the run.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(
+    "--exclude", metavar="COLUMN",
+    help="Never use this column as a feature (repeatable). Without --features, custseg uses the "
+         "default features when present, else the table's numeric behaviour columns.")]
+TransformOpt = Annotated[str, typer.Option(
+    "--transform", help="Before scaling: 'auto' takes log1p of non-negative features whose "
+                        "skewness is above 1; 'log' of every non-negative feature; 'quantile' maps "
+                        "each to its quantile; 'none' leaves them.")]
+MissingOpt = Annotated[str, typer.Option(
+    "--missing", help="A missing feature cell: 'reject' its row (rejected_rows.csv), or 'impute' "
+                      "the feature's median (stored in the model, applied by predict).")]
+ScalerOpt = Annotated[str, typer.Option(
+    "--scaler", help="'standard': mean and standard deviation; 'robust': median and "
+                     "interquartile range (of the run's sample).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 TracebackOpt = Annotated[bool, typer.Option(
     "--traceback", help="Show the full traceback on errors (for bug reports).")]
@@ -246,6 +260,7 @@ def build_config(input: str | Path | None, features: list[str] | None, id_column
     return RunConfig(
         input=input, features=split_features(features),
         id_column=id_column or DEFAULT_ID_COLUMN, id_column_required=id_column is not None,
+        features_required=bool(features),
         column_map=tuple(parse_column_map(column_map).items()), **options,
     )
 

@@ -12,6 +12,7 @@ from custseg.cli.app import (
     BatchRowsOpt,
     ColumnMapOpt,
     EngineOpt,
+    ExcludeOpt,
     FeaturesOpt,
     FormatOpt,
     IdOpt,
@@ -22,6 +23,7 @@ from custseg.cli.app import (
     KOpt,
     MemoryOpt,
     MinShareOpt,
+    MissingOpt,
     NamesOpt,
     OnInvalidOpt,
     OutOpt,
@@ -31,11 +33,13 @@ from custseg.cli.app import (
     PreviousOpt,
     QueryOpt,
     QuietOpt,
+    ScalerOpt,
     SeedOpt,
     SparkConfOpt,
     SparkMasterOpt,
     TableOpt,
     TracebackOpt,
+    TransformOpt,
     app,
     build_config,
     handles_errors,
@@ -69,6 +73,10 @@ from custseg.config import (
 def run(
     input: InputArg = None,
     features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    transform: TransformOpt = "auto",
+    missing: MissingOpt = "reject",
+    scaler: ScalerOpt = "standard",
     k: KOpt = str(DEFAULT_K),
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
@@ -115,7 +123,9 @@ def run(
                           if_exists=if_exists, query=query, password_env=password_env,
                           transactions=transaction_options(
                               transactions, customer_column, date_column, amount_column,
-                              order_column, quantity_column, date_format, as_of))
+                              order_column, quantity_column, date_format, as_of),
+                          exclude=tuple(exclude or ()), transform=transform, missing=missing,
+                          scaler=scaler)
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -127,6 +137,9 @@ def run(
 def choose_k(
     input: InputArg = None,
     features: FeaturesOpt = None,
+    exclude: ExcludeOpt = None,
+    transform: TransformOpt = "auto",
+    missing: MissingOpt = "reject",
     k_min: KMinOpt = DEFAULT_K_MIN,
     k_max: KMaxOpt = DEFAULT_K_MAX,
     min_segment_share: MinShareOpt = DEFAULT_MIN_SEGMENT_SHARE,
@@ -145,7 +158,8 @@ def choose_k(
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid)
+                          on_invalid=on_invalid, exclude=tuple(exclude or ()),
+                          transform=transform, missing=missing)
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:

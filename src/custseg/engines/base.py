@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from custseg.engines.kernels import PassAccumulator, PassTotals, single_blas
+from custseg.engines.prepare import FeaturePrep
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.io.chunks import Source
 from custseg.io.rejects import RejectStore
@@ -93,6 +94,8 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    #: Whether the clustered file this engine writes can carry the ``outlier`` column.
+    flags_outliers: ClassVar[bool] = True
 
     def __init__(self, source: Source, work_parent: Path | None = None) -> None:
         self.source = source
@@ -100,6 +103,22 @@ class Engine(ABC):
         self.work: Path | None = None
         self.passes = 0
         self.n_valid = 0
+        self.prep: FeaturePrep | None = None
+        self.preparation: FeaturePrep | None = None
+
+    def use_preparation(self, prep: FeaturePrep) -> None:
+        """Fill and transform every row's features before scaling, in every later pass
+        (:mod:`custseg.engines.prepare`); observers get the filled values, original units."""
+        self.preparation = prep
+        self.prep = None if prep.identity else prep
+
+    def prepared(self, X: np.ndarray) -> np.ndarray:
+        """Feature values as the scaler takes them (filled and transformed)."""
+        return X if self.prep is None else self.prep.forward(X)
+
+    def filled(self, X: np.ndarray) -> np.ndarray:
+        """Feature values with missing cells filled (original units)."""
+        return X if self.prep is None else self.prep.filled(X)
 
     def __enter__(self) -> Engine:
         parent = self.work_parent
@@ -158,9 +177,22 @@ class Engine(ABC):
         self.passes += 1
         with single_blas(), progress.task(description, total=self.n_valid, unit="rows") as advance:
             for X in self.feature_blocks():
-                accumulator.add(X)
+                accumulator.add(self.prepared(X))
                 advance(len(X))
         return accumulator.totals()
+
+    def head(self, rows: int) -> pa.Table:
+        """The first ``rows`` records of the input, every column, cells as read (fewer when the
+        input has fewer): what an automatic choice of features looks at."""
+        tables, n = [], 0
+        for chunk in self.source.chunks(rows):
+            tables.append(chunk.table)
+            n += chunk.table.num_rows
+            if n >= rows:
+                break
+        if not tables:
+            return pa.table({name: pa.array([], pa.string()) for name in self.source.columns})
+        return pa.concat_tables(tables).slice(0, rows)
 
     def facts(self) -> dict:
         """How the engine ran, for ``segments.json``: its name and passes over the rows."""

@@ -138,8 +138,9 @@ class BatchEngine(Engine):
                     pending = np.concatenate([pending, next(features)])
                 X, pending = pending[:m], pending[m:]
                 valid = chunk.table if m == n else chunk.table.filter(pa.array(keep))
-                labels, squared = nearest(scaled(X, mean, scale), centers, squared=True)
-                batch = AssignedBatch(valid, chunk.rows[keep], X, labels, squared)
+                labels, squared = nearest(scaled(self.prepared(X), mean, scale), centers,
+                                          squared=True)
+                batch = AssignedBatch(valid, chunk.rows[keep], self.filled(X), labels, squared)
                 if working is not None:
                     working.result()
                 working = pool.submit(_observe, observers, batch)

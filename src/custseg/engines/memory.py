@@ -99,13 +99,13 @@ class MemoryEngine(Engine):
             with single_blas():
                 for start in range(0, n, BLOCK_ROWS):
                     stop = min(n, start + BLOCK_ROWS)
-                    Z = scaled(self.values[start:stop], mean, scale)
+                    Z = scaled(self.prepared(self.values[start:stop]), mean, scale)
                     labels[start:stop], squared[start:stop] = nearest(Z, centers, squared=True)
             for start in range(0, n, SLICE_ROWS):
                 end = min(n, start + SLICE_ROWS)
                 table = None if self.table is None else self.table.slice(start, end - start)
                 batch = AssignedBatch(table, self.rows[start:end],
-                                      self.values[start:end], labels[start:end],
+                                      self.filled(self.values[start:end]), labels[start:end],
                                       squared[start:end])
                 for observer in observers:
                     observer.observe(batch)

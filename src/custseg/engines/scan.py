@@ -50,6 +50,11 @@ class ScanSpec:
         Seed of the sample.
     sample_rows : int
         Valid rows kept in the sample.
+    missing : {"reject", "impute"}, default "reject"
+        ``impute``: a missing feature cell does not reject its row; it stays NaN in the values
+        (filled later, :mod:`custseg.engines.prepare`), and is counted per feature.
+    log_moments : bool, default False
+        Also total the mean and variance of ``log1p`` of each feature (for ``--transform``).
     """
 
     features: tuple[str, ...]
@@ -57,6 +62,8 @@ class ScanSpec:
     id_column: str | None
     seed: int
     sample_rows: int
+    missing: str = "reject"
+    log_moments: bool = False
 
 
 def block_scaler(values: np.ndarray) -> StandardScaler:
@@ -92,10 +99,15 @@ class Scanner:
         self.source = source
         self.rejects = rejects
         self.validator = RowValidator(spec.features, spec.feature_columns, spec.id_column,
-                                      decimal_comma=source.decimal_comma)
+                                      decimal_comma=source.decimal_comma,
+                                      allow_missing=spec.missing == "impute")
         self.reservoir = Reservoir(spec.sample_rows, spec.seed)
         self.scaler = StandardScaler()
         self._moments = Blocks(self.scaler.partial_fit)
+        self.log_scaler = StandardScaler() if spec.log_moments else None
+        self._log_moments = (Blocks(lambda X: self.log_scaler.partial_fit(np.log1p(np.maximum(X, 0.0))))
+                             if spec.log_moments else None)
+        self.missing = np.zeros(len(spec.feature_columns), dtype=np.int64)
         self.columns: dict[str, ColumnScan] | None = None
         self.n_input = self.n_valid = 0
         self.low: np.ndarray | None = None
@@ -125,7 +137,11 @@ class Scanner:
         if len(values):
             self.n_valid += len(values)
             self._moments.feed(values)
-            low, high = values.min(axis=0), values.max(axis=0)
+            if self._log_moments is not None:
+                self._log_moments.feed(values)
+            if self.spec.missing == "impute":
+                self.missing += np.isnan(values).sum(axis=0)
+            low, high = np.fmin.reduce(values, axis=0), np.fmax.reduce(values, axis=0)
             self.low = low if self.low is None else np.minimum(self.low, low)
             self.high = high if self.high is None else np.maximum(self.high, high)
             self.reservoir.offer(chunk.rows[keep], values, valid)
@@ -138,6 +154,8 @@ class Scanner:
     def finish(self, columns: list[str]) -> Scan:
         """What the pass learned (call after the last batch)."""
         self._moments.flush()
+        if self._log_moments is not None:
+            self._log_moments.flush()
         self.rejects.close()
         plans = {}
         for name, column in (self.columns or {}).items():
@@ -151,7 +169,9 @@ class Scanner:
             scaler=self.scaler if self.n_valid else None,
             low=self.low if self.low is not None else np.full(d, np.nan),
             high=self.high if self.high is not None else np.full(d, np.nan),
-            sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes)
+            sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes,
+            log_scaler=self.log_scaler if self.n_valid else None,
+            missing=tuple(int(m) for m in self.missing))
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +204,10 @@ class Scan:
         How the profile describes each other column.
     text_needs_quotes : bool
         Some valid text cell needs quotes in a CSV.
+    log_scaler : sklearn.preprocessing.StandardScaler or None
+        Mean and variance of ``log1p`` of the features (with ``spec.log_moments``).
+    missing : tuple of int
+        Valid rows whose feature cell was missing, per feature (``--missing impute``).
     """
 
     spec: ScanSpec
@@ -199,6 +223,8 @@ class Scan:
     sample: Sample
     plans: dict[str, ColumnPlan] = field(default_factory=dict)
     text_needs_quotes: bool = False
+    log_scaler: StandardScaler | None = None
+    missing: tuple[int, ...] = ()
 
     @property
     def n_rejected(self) -> int:
@@ -231,7 +257,8 @@ class Scan:
         if self.n_valid == 0:
             raise DataValidationError(
                 f"No valid rows left in {name}: all {self.n_input} rows were rejected (most often: "
-                f"{self.problem}). Fix those values, or choose other columns with --features.")
+                f"{self.problem}). Fix those values, or choose other columns with --features"
+                f"{'; --missing impute fills missing values' if 'missing' in self.problem else ''}.")
         self.check_k(k)
         for j, feature in enumerate(self.spec.features):
             if self.n_valid > 1 and self.low[j] == self.high[j]:

@@ -62,6 +62,9 @@ class RowValidator:
         The id column, or None (rows are identified by number; no duplicate check).
     decimal_comma : bool, default False
         Accept ``12,5`` as 12.5 (semicolon- and tab-separated files).
+    allow_missing : bool or sequence of bool, default False
+        A missing feature cell does not reject its row: its value is NaN (``--missing impute``);
+        one flag for every feature, or one per feature.
 
     Attributes
     ----------
@@ -82,11 +85,14 @@ class RowValidator:
     """
 
     def __init__(self, features: Sequence[str], feature_columns: Sequence[str],
-                 id_column: str | None, decimal_comma: bool = False) -> None:
+                 id_column: str | None, decimal_comma: bool = False,
+                 allow_missing: bool | Sequence[bool] = False) -> None:
         self.features = list(features)
         self.feature_columns = list(feature_columns)
         self.id_column = id_column
         self.decimal_comma = decimal_comma
+        self.allow_missing = np.broadcast_to(np.asarray(allow_missing, dtype=bool),
+                                             (len(self.feature_columns),))
         self.checked = ([id_column] if id_column else []) + self.feature_columns
         self.seen = SeenIds()
         self.problems: Counter = Counter()
@@ -126,7 +132,10 @@ class RowValidator:
             col_values, codes = parse_numbers(table.column(column), self.decimal_comma)
             range_reasons.append(range_codes(col_values, codes, canonical_name(wanted)))
             values[:, j] = col_values
-            _record(reason_col, reason_code, codes != numbers.OK, len(range_reasons) - 1, codes)
+            failed = codes != numbers.OK
+            if self.allow_missing[j]:
+                failed &= codes != numbers.MISSING
+            _record(reason_col, reason_code, failed, len(range_reasons) - 1, codes)
         first_row = np.full(n, -1, dtype=np.int64)
         if key is not None:
             valid = np.flatnonzero(reason_col < 0)

@@ -9,6 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from custseg.engines.kernels import distances_to, scaled
+from custseg.engines.prepare import PreparedScaler
 from custseg.exceptions import ConfigError
 from custseg.io.formats import SourceInfo
 from custseg.modelfile.format import THRESHOLD_QUANTILE, creation_time, jsonable, library_versions
@@ -65,7 +66,9 @@ def distance_thresholds(values: np.ndarray, labels: np.ndarray, segmenter: Segme
         The fit (scaler and centroids).
     """
     k = len(segmenter.cluster_centers_)
-    Z = scaled(values, segmenter.scaler_.mean_, segmenter.scaler_.scale_)
+    scaler = segmenter.scaler_
+    Z = (scaler.transform(values) if isinstance(scaler, PreparedScaler)
+         else scaled(values, scaler.mean_, scaler.scale_))
     distance = distances_to(Z, segmenter.cluster_centers_, labels)
     return np.array([np.quantile(distance[labels == j], THRESHOLD_QUANTILE)
                      if np.any(labels == j) else 0.0 for j in range(k)])
@@ -132,6 +135,7 @@ def build_model(segmenter: Segmenter, training: TrainingData, *, thresholds: np.
         versions=library_versions(),
         seed=int(seed) if seed is not None else None,
         created=creation_time(created),
+        prepare=getattr(segmenter.scaler_, "prep", None),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from custseg.engines.kernels import distances_to, nearest, scaled, single_blas
+from custseg.engines.prepare import FeaturePrep
 from custseg.modelfile.format import (
     CHECKSUM_KEY,
     FORMAT_MARKER,
@@ -68,6 +69,9 @@ class SegmentModel(Scorer):
         Format version of the file the model was read from (or will be written as).
     path : pathlib.Path or None
         File the model was loaded from.
+    prepare : FeaturePrep or None
+        Fill and transform applied to the features before the scaler (``prepare`` in the file;
+        absent when the run changed nothing).
     """
 
     features: tuple[str, ...]
@@ -93,10 +97,12 @@ class SegmentModel(Scorer):
     created: str | None = None
     format_version: int = FORMAT_VERSION
     path: Path | None = None
+    prepare: FeaturePrep | None = None
 
     def scale_features(self, X: np.ndarray) -> np.ndarray:
-        """``X`` (features in model order) in the scaled space, with the stored scaler."""
-        return scaled(X, self.mean, self.scale)
+        """``X`` (features in model order) in the scaled space, with the stored preparation
+        and scaler."""
+        return scaled(X if self.prepare is None else self.prepare.forward(X), self.mean, self.scale)
 
     def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Z = self.scale_features(X)
@@ -118,6 +124,8 @@ class SegmentModel(Scorer):
                 for n, c, t in zip(self.features, self.input_columns, self.input_dtypes, strict=True)
             ],
             "id_column": {"name": self.id_column, "input_column": self.id_input_column},
+            **({"prepare": self.prepare.to_dict(self.features)} if self.prepare is not None
+               and not self.prepare.identity else {}),
             "scaler": {"kind": "standard", "mean": floats(self.mean),
                        "scale": floats(self.scale)},
             "segments": [

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from custseg import __version__
+from custseg.engines.prepare import FeaturePrep
 from custseg.exceptions import ModelFileError
 from custseg.modelfile.format import (
     CHECKSUM_KEY,
@@ -166,6 +167,12 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
     scale = check.floats(scaler, "scale", f, "scaler")
     if np.any(scale <= 0):
         check.fail("scaler.scale has a value <= 0")
+    prepare = None
+    if document.get("prepare") is not None:
+        try:
+            prepare = FeaturePrep.from_dict(document["prepare"], f)
+        except ValueError as error:
+            check.fail(str(error))
     segments = check.list_of(document, "segments", dict, min_len=1)
     k = len(segments)
     where = [f"segments[{j}]" for j in range(k)]
@@ -208,6 +215,7 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
         seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         created=document.get("created") if isinstance(document.get("created"), str) else None,
         format_version=int(document["format_version"]),
+        prepare=prepare,
     )
 
 

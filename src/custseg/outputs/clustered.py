@@ -10,7 +10,7 @@ depend on how the rows were batched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,10 @@ from custseg.engines.base import AssignedBatch
 from custseg.engines.scan import Scan
 from custseg.io.csvsafe import TableWriter, any_structural, plain_header, safe_for_spreadsheets
 from custseg.runfolder import SEGMENTS_DIR
+from custseg.segmentation.outliers import OutlierRule
+
+#: Column of the clustered file flagging outliers (when the run's sample holds any).
+OUTLIER_COLUMN = "outlier"
 
 
 def clustered_plain(scanned: Scan, segments: Sequence[SegmentInfo]) -> bool:
@@ -44,10 +48,13 @@ class ClusteredWriter:
         The segments by position: stable id (``cluster``), name and file name (``slug``).
     plain : bool
         Whether no cell needs quotes (:func:`clustered_plain`).
+    outliers : (OutlierRule, callable) or None, default None
+        With a rule and the scaler's ``transform``: an ``outlier`` column (1 or 0) after
+        ``Segment`` (:mod:`custseg.segmentation.outliers`).
     """
 
     def __init__(self, folder: Path, file_name: str, segments: Sequence[SegmentInfo],
-                 plain: bool) -> None:
+                 plain: bool, outliers: tuple[OutlierRule, Callable] | None = None) -> None:
         suffix = Path(file_name).suffix
         self.paths = {"clustered": folder / file_name}
         self.paths.update({f"segment:{s.slug}": folder / SEGMENTS_DIR / f"{s.slug}{suffix}"
@@ -58,6 +65,7 @@ class ClusteredWriter:
         self.names = pa.array([s.name for s in segments], pa.string())
         self.k = len(segments)
         self.plain = plain
+        self.outliers = outliers
 
     #: An engine writing natively writes :attr:`paths` itself (:mod:`custseg.engines.base`).
     native = "clustered_files"
@@ -68,6 +76,10 @@ class ClusteredWriter:
         table = (batch.table.append_column(CLUSTER_COLUMN, pa.array(self.ids[labels]))
                  .append_column(SEGMENT_COLUMN, pa.DictionaryArray.from_arrays(
                      pa.array(labels.astype(np.int32)), self.names)))
+        if self.outliers is not None:
+            rule, transform = self.outliers
+            table = table.append_column(OUTLIER_COLUMN, pa.array(
+                rule.flag(transform(batch.values)).astype(np.int8)))
         if self.csv:  # formulas made safe once, for the file and every list
             table = safe_for_spreadsheets(table)
         self.writers[0].write(table, neutralised=True)

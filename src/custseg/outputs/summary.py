@@ -162,11 +162,36 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
         "files": dict(files or {}),
         "used_segment_ids": sorted(used),
     }
+    preparation = preparation_summary(result)
+    if preparation:
+        summary["preparation"] = preparation
     if result.changes is not None:
         summary["changes"] = result.changes.to_dict()
     if result.transactions is not None:
         summary["transactions"] = result.transactions
     return summary
+
+
+def preparation_summary(result: RunResult) -> dict:
+    """``segments.json``'s ``preparation``: the features chosen (when the run chose them), each
+    feature's transform and why, missing cells imputed per feature."""
+    out: dict = {}
+    if result.feature_choice is not None:
+        out["feature_choice"] = result.feature_choice.to_dict()
+    prep = result.preparation
+    if prep is not None:
+        out["scaler"] = result.config.scaler
+        out["transforms"] = [{"feature": f, "transform": t, "why": w} for f, t, w in
+                             zip(result.features, prep.transforms, prep.reasons, strict=True)]
+        out["missing"] = {"policy": result.config.missing,
+                          "imputed": dict(zip(result.features, prep.imputed, strict=True)),
+                          "fill": {f: float(v) for f, v in zip(result.features, prep.fill,
+                                                               strict=True) if v == v}}
+    if result.outliers is not None:
+        out["outliers"] = {**result.outliers,
+                           "low": [rounded(v) for v in result.outliers["low"]],
+                           "high": [rounded(v) for v in result.outliers["high"]]}
+    return out
 
 
 def k_choice_summary(result: KChoiceResult) -> dict:

@@ -20,8 +20,10 @@ from custseg.config import RunConfig
 from custseg.describe.naming import SegmentInfo
 from custseg.describe.profile import SegmentProfiles
 from custseg.describe.rules import SegmentRules
+from custseg.engines.prepare import FeaturePrep
 from custseg.engines.sample import Sample
 from custseg.exceptions import ConfigError
+from custseg.io.autofeatures import FeatureChoice
 from custseg.io.formats import SourceInfo
 from custseg.modelfile import SegmentModel, TrainingData, build_model
 from custseg.segmentation.estimator import Segmenter
@@ -101,6 +103,13 @@ class RunResult:
         With ``--previous``: matching, migration and drift since the previous run.
     outputs : dict of str to pathlib.Path
         Files written (empty for :func:`custseg.segment`).
+    feature_choice : FeatureChoice or None
+        The features the run chose itself (None when they were named or the defaults).
+    preparation : FeaturePrep or None
+        What was done to each feature before scaling (transform and why, cells imputed).
+    outliers : dict or None
+        The outlier rule and fences, outliers over every customer and per segment, and whether
+        the clustered file has the ``outlier`` column (:mod:`custseg.segmentation.outliers`).
     """
 
     config: RunConfig
@@ -127,6 +136,9 @@ class RunResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     #: With a transaction log in: lines and customers accounted for, features defined (JSON-ready).
     transactions: dict | None = field(default=None, repr=False)
+    feature_choice: FeatureChoice | None = field(default=None, repr=False)
+    preparation: FeaturePrep | None = field(default=None, repr=False)
+    outliers: dict | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:

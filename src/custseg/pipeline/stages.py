@@ -33,6 +33,7 @@ from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
 from custseg.engines import Engine, open_engine, open_input
 from custseg.engines.kernels import nearest, single_blas
+from custseg.engines.prepare import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import DataValidationError
 from custseg.io.columns import resolve_columns
@@ -49,6 +50,7 @@ from custseg.outputs.write import (
     write_k_choice,
     write_outputs,
 )
+from custseg.pipeline.features import resolve_features
 from custseg.pipeline.result import KChoiceResult, Rows, RunResult
 from custseg.pipeline.tracking import PreviousComparison
 from custseg.progress import NullProgress, Progress
@@ -57,6 +59,7 @@ from custseg.runfolder import clustered_file_name
 from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.lloyd import fit_centroids
 from custseg.segmentation.metrics import silhouette_values
+from custseg.segmentation.outliers import OutlierCounter, OutlierRule
 from custseg.segmentation.selection import KSelection, choose_k
 from custseg.tracking.previous import PreviousRun, load_previous
 
@@ -68,18 +71,30 @@ def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k:
         source.columns, config.features, config.id_column, source.name,
         id_required=config.id_column_required, column_map=dict(config.column_map))
     spec = ScanSpec(tuple(config.features), tuple(feature_columns), id_column, config.seed,
-                    config.sample_rows)
+                    config.sample_rows, missing=config.missing,
+                    log_moments=config.transform in ("auto", "log"))
     result = engine.scan(spec, progress)
     result.check(k, config.on_invalid)
+    result, prep = prepare_scan(result, config.transform, config.scaler)
+    engine.use_preparation(prep)
     return result
 
 
+def regular_sample(scanned: Scan) -> tuple[np.ndarray, np.ndarray, OutlierRule]:
+    """The scaled sample, which of its customers are outliers, and the rule
+    (:mod:`custseg.segmentation.outliers`); K is chosen and k-means++ starts without them."""
+    Z = scanned.scaler.transform(scanned.sample.values)
+    rule = OutlierRule.fit(Z)
+    return Z, rule.flag(Z), rule
+
+
 def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None) -> KSelection:
-    """Stage 2: score every K in the range on the scaled sample and choose one."""
+    """Stage 2: score every K in the range on the scaled sample (outliers aside) and choose one."""
     progress = progress or NullProgress()
-    sample = scanned.scaler.transform(scanned.sample.values)
+    Z, outlier, _ = regular_sample(scanned)
+    n_rows = scanned.n_valid - round(scanned.n_valid * float(outlier.mean()))
     with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
-        return choose_k(sample, n_rows=scanned.n_valid, k_min=config.k_min, k_max=config.k_max,
+        return choose_k(Z[~outlier], n_rows=n_rows, k_min=config.k_min, k_max=config.k_max,
                         min_segment_share=config.min_segment_share, seed=config.seed,
                         n_init=config.n_init, force_k=config.forced_k, advance=advance)
 
@@ -87,11 +102,12 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None)
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,
         progress: Progress | None = None) -> tuple[Segmenter, dict]:
     """Stage 3: the segments of every valid row, as a fitted :class:`Segmenter`, and how the
-    Lloyd passes went."""
+    Lloyd passes went (started on the sample without its outliers, passes over every row)."""
     k = selection.chosen_k
     scanned.check_k(k)
     scaler = scanned.scaler
-    centroids = fit_centroids(engine, scaler, scaler.transform(scanned.sample.values), k,
+    Z, outlier, _ = regular_sample(scanned)
+    centroids = fit_centroids(engine, scaler, Z[~outlier], k,
                               selection=selection, n_init=config.n_init, seed=config.seed,
                               progress=progress)
     if np.any(centroids.sizes == 0):
@@ -142,6 +158,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         engine is open), and the files written during the assignment pass.
     """
     progress = progress or NullProgress()
+    config, choice = resolve_features(engine, config)
     scanned = scan(engine, config, progress, config.forced_k or 1)
     if figures is not None:
         start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
@@ -166,13 +183,22 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
             selection, silhouette, config.seed))
     totals = SegmentTotals(k, len(features), scanned.plans)
     agreement = RuleAgreement(rules)
-    observers: list = [totals, agreement]
+    _, sample_outliers, rule = regular_sample(scanned)
+    # Counted over every customer where rows pass through Python; on Spark (which would have to
+    # send every row to the driver for it), on the sample.
+    outliers = OutlierCounter(rule, segmenter.scaler_.transform, k)
+    if not engine.flags_outliers:
+        outliers.per_segment += np.bincount(labels[sample_outliers], minlength=k)
+    observers: list = [totals, agreement, *([outliers] if engine.flags_outliers else [])]
     writer = None
     written: dict[str, Path] = {}
     if staging is not None:
         name = clustered_file_name(scanned.source.name if scanned.source.path else None,
                                    config.output_format)
-        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments))
+        flagged = rule if engine.flags_outliers and sample_outliers.any() else None
+        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments),
+                                 outliers=None if flagged is None else (flagged,
+                                                                        segmenter.scaler_.transform))
         observers.append(writer)
     if table_writer is not None:
         table_writer.start(scanned.spec.id_column, segments)
@@ -209,7 +235,12 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         rules=agreement.result(),
         silhouette=float(silhouette[0].mean()) if silhouette[0].size else float("nan"),
         silhouette_sample=silhouette,
-        thresholds=distance_thresholds(sample.values, labels, segmenter))
+        thresholds=distance_thresholds(sample.values, labels, segmenter), feature_choice=choice,
+        preparation=engine.preparation,
+        outliers={**rule.to_dict(), "customers": outliers.total,
+                  "per_segment": outliers.per_segment.tolist(),
+                  "counted_on": "every customer" if engine.flags_outliers else "sample",
+                  "column": writer is not None and writer.outliers is not None})
     if comparison is not None:
         result = replace(result, changes=comparison.changes(result))
     return result, scanned, written
@@ -330,6 +361,7 @@ def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = N
     if write:
         check_writable(config.out)
     with open_engine(config, open_input(config, data)) as engine:
+        config, _ = resolve_features(engine, config)
         scanned = scan(engine, config, progress)
         selection = select_k(scanned, config, progress)
     result = KChoiceResult(config, scanned.source, tuple(config.features),

@@ -49,7 +49,8 @@ class PreviousComparison:
         self.inherited = {n: previous.names[p] for p, n, _ in self.match.pairs}
         model = previous.model
         self.atypical = (None if model.thresholds is None else
-                         AtypicalCounter(model.mean, model.scale, model.centroids, model.thresholds))
+                         AtypicalCounter(model.mean, model.scale, model.centroids, model.thresholds,
+                                        model.prepare))
         self.counter: MigrationCounter | None = None
         self.writer: TableWriter | None = None
         self.written: dict[str, Path] = {}

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from custseg.engines.kernels import distances_to, nearest, scaled, single_blas
+from custseg.engines.prepare import FeaturePrep
 from custseg.exceptions import ConfigError, DataValidationError
 
 if TYPE_CHECKING:
@@ -390,8 +391,8 @@ class AtypicalCounter:
     """
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, centers: np.ndarray,
-                 thresholds: np.ndarray) -> None:
-        self.mean, self.scale = mean, scale
+                 thresholds: np.ndarray, prepare: FeaturePrep | None = None) -> None:
+        self.mean, self.scale, self.prepare = mean, scale, prepare
         self.centers, self.thresholds = np.asarray(centers, float), np.asarray(thresholds, float)
         self.atypical = 0
         self.n = 0
@@ -403,7 +404,8 @@ class AtypicalCounter:
 
     def count(self, values: np.ndarray) -> None:
         """Count customers (feature values in original units)."""
-        Z = scaled(values, self.mean, self.scale)
+        Z = scaled(values if self.prepare is None else self.prepare.forward(values), self.mean,
+                   self.scale)
         with single_blas():
             labels, _ = nearest(Z, self.centers)
         distance = distances_to(Z, self.centers, labels)

@@ -318,7 +318,8 @@ class _Walk:
             callbacks.append(lambda cid, rows, segments, values: counter.count(cid, rows, segments))
             model = held.model
             if model.thresholds is not None:
-                atypical = AtypicalCounter(model.mean, model.scale, model.centroids, model.thresholds)
+                atypical = AtypicalCounter(model.mean, model.scale, model.centroids, model.thresholds,
+                                        model.prepare)
                 callbacks.append(lambda cid, rows, segments, values: atypical.count(values))
         current, complete = (self.load(index, ids, callbacks) if self.needs_customers(index)
                              else (None, False))

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.kernels import PassTotals
+from custseg.engines.prepare import FeaturePrep
 from custseg.engines.sample import Sample, mix
 from custseg.engines.scan import Scan, ScanSpec, scaler_from_moments
 from custseg.engines.spark import native
@@ -29,6 +30,7 @@ from custseg.engines.spark.checks import COLUMN, REASON, VALUE, checked, feature
 from custseg.engines.spark.plans import column_plans
 from custseg.engines.spark.reader import ROW, SparkSource, read_frame
 from custseg.engines.spark.rejects import SparkRejects
+from custseg.exceptions import ConfigError
 from custseg.progress import NullProgress, Progress
 
 _SIGN = -(2**63)
@@ -75,6 +77,20 @@ class SparkEngine(Engine):
         self._rejects: SparkRejects | None = None
         self.sample_rows = 0
         self.quantiles = "sample"  # where the profile's medians and quartiles come from
+
+    #: Spark writes the clustered file itself, without the ``outlier`` column (not yet).
+    flags_outliers = False
+
+    def use_preparation(self, prep: FeaturePrep) -> None:
+        if not prep.identity:
+            what = ("--missing impute" if any(prep.imputed) else
+                    f"--transform (here {', '.join(sorted(set(prep.transforms) - {'none'}))})")
+            raise ConfigError(f"{what} is not supported on --engine spark yet: use --transform none "
+                              "and --missing reject, or a local engine.")
+
+    def head(self, rows: int) -> pa.Table:
+        raise ConfigError("--engine spark needs the features named: add --features COLUMN "
+                          "(the automatic choice of features runs on the local engines).")
 
     def facts(self) -> dict:
         context = self.session.sparkContext
