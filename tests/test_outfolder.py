@@ -24,7 +24,8 @@ def test_output_folder_replaces_previous_and_removes_stale_entries(tmp_path):
         (staging.path / "rejected_rows.csv").write_text("old")
         (staging.path / "figures").mkdir()
         (staging.path / "figures" / "x.png").write_text("x")
-    assert json.loads((out / MANIFEST).read_text()) == ["a.csv", "figures", "rejected_rows.csv"]
+    assert json.loads((out / MANIFEST).read_text()) == {
+        "format": 2, "files": ["a.csv", "figures/x.png", "rejected_rows.csv"]}
     (out / "mine.txt").write_text("user file")
     with OutputFolder(out) as staging:
         (staging.path / "a.csv").write_text("2")
@@ -34,7 +35,7 @@ def test_output_folder_replaces_previous_and_removes_stale_entries(tmp_path):
     assert (out / "a.csv").read_text() == "2"
     assert (out / "mine.txt").read_text() == "user file"
     assert [p.name for p in (out / "figures").iterdir()] == ["y.png"]
-    assert json.loads((out / MANIFEST).read_text()) == ["a.csv", "figures"]
+    assert json.loads((out / MANIFEST).read_text()) == {"format": 2, "files": ["a.csv", "figures/y.png"]}
     # No staging or trash folder is left beside the output folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -77,6 +78,8 @@ def test_failure_keeps_the_previous_contents(tmp_path):
 
 @pytest.mark.parametrize("manifest", [
     json.dumps(["../victim.txt", "/etc", ".", "..", "", "sub/file", 3, None]),
+    json.dumps({"format": 2, "files": ["../victim.txt", "/etc", "sub/../../victim.txt", "sub//file",
+                                       "./sub/file", 3, None]}),
     "not json at all {",
     json.dumps({"a": 1}),
 ])
@@ -92,7 +95,7 @@ def test_a_bad_manifest_never_moves_anything_else(tmp_path, manifest):
     assert (tmp_path / "victim.txt").read_text() == "keep me"
     assert (out / "sub" / "file").read_text() == "keep me too"
     assert (out / "a.csv").read_text() == "1"
-    assert json.loads((out / MANIFEST).read_text()) == ["a.csv"]
+    assert json.loads((out / MANIFEST).read_text()) == {"format": 2, "files": ["a.csv"]}
 
 
 def test_check_writable_errors(tmp_path):

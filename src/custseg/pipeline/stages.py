@@ -36,7 +36,7 @@ from custseg.engines.kernels import nearest, single_blas
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import DataValidationError
 from custseg.io.columns import resolve_columns
-from custseg.io.outfolder import OutputFolder, check_writable
+from custseg.io.outfolder import OutputFolder, check_writable, refuse_input_in_out
 from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
 from custseg.outputs.table import CatalogTable
@@ -269,10 +269,12 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
         config = config.with_(**options)
     out = Path(config.out)
     check_writable(out)
+    if data is None:
+        refuse_input_in_out(config.input, out)
     overrides, previous = _prepare(config)
     source = open_input(config, data)
-    with (open_engine(config, source, work_parent=out.absolute().parent) as engine,
-          OutputFolder(out) as staging):
+    with (OutputFolder(out) as staging,
+          open_engine(config, source, work_parent=staging.work) as engine):
         result, scanned, written = segment_in(engine, config, previous=previous,
                                               overrides=overrides, staging=staging.path,
                                               progress=progress)
