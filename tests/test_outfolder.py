@@ -203,8 +203,8 @@ def test_user_files_survive_every_run_as_the_same_files(tmp_path):
     _stage(out, {"a.csv": "1", "figures/x.png": "x", "segments/s1.csv": "s1"})
     files = _user_files(out)
     inodes = {name: (out / name).stat().st_ino for name in files}
-    for run in range(3):
-        _stage(out, {"a.csv": str(run), "figures/y.png": "y", "segments/s2.csv": "s2"})
+    for number in range(3):
+        _stage(out, {"a.csv": str(number), "figures/y.png": "y", "segments/s2.csv": "s2"})
     for name, text in files.items():
         assert (out / name).read_text() == text
         assert (out / name).stat().st_ino == inodes[name]  # hard links: never copied

@@ -21,7 +21,7 @@ def test_a_real_enospc_from_our_csv_writer(tmp_path):
     target = tmp_path / "segment_profiles.csv"
     target.symlink_to(FULL)
     frame = pd.DataFrame({"a": range(100_000)})
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(OSError, match="No space left on device") as caught:
         write_csv(frame, target)
     assert is_disk_full(caught.value)
     error = write_failure(caught.value, tmp_path)

@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
-from custseg.exceptions import ConfigError, CustsegError, DataValidationError, OutputError
+from custseg.exceptions import ConfigError, DataValidationError, OutputError
 from custseg.io.chunks import Source
 from custseg.io.columns import parse_column_map
 from custseg.io.csvsafe import TableWriter
@@ -199,8 +199,8 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     with OutputLock(out) as lock, progress.task(f"Scoring {source.name}", total=100) as advance:
         try:
             return _score(model, source, out, feature_cols, id_col, chunk_rows, advance, lock)
-        except OSError as exc:
-            if isinstance(exc, CustsegError) or not is_disk_full(exc):
+        except OSError as exc:  # a full disk, whichever writer met it, in one message
+            if not is_disk_full(exc):
                 raise
             raise write_failure(exc, out) from exc
 

@@ -149,8 +149,7 @@ class OutputFolder:
         try:
             if exc_type is None:
                 self.commit()
-            elif (isinstance(exc, OSError) and not isinstance(exc, CustsegError)
-                  and is_disk_full(exc)):
+            elif isinstance(exc, OSError) and is_disk_full(exc):  # a writer's own error too
                 raise write_failure(exc, self.out) from exc
         finally:
             self.lock.release()

@@ -26,12 +26,17 @@ _FULL = {
 }
 
 
-def _full_reason(exc: BaseException) -> str | None:
-    code = getattr(exc, "errno", None)
-    if code in _FULL:
-        return _FULL[code]
-    if "No space left on device" in str(exc):  # libraries that wrap the OSError's text only
-        return _FULL[errno.ENOSPC]
+def _full_reason(exc: BaseException | None) -> str | None:
+    """Why a write failed for want of room, looking through errors that wrap another."""
+    for _depth in range(10):
+        if exc is None:
+            return None
+        code = getattr(exc, "errno", None)
+        if code in _FULL:
+            return _FULL[code]
+        if "No space left on device" in str(exc):  # libraries that keep the OSError's text only
+            return _FULL[errno.ENOSPC]
+        exc = exc.__cause__
     return None
 
 
@@ -41,7 +46,8 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def write_failure(exc: OSError, target: str | Path) -> OutputError:
-    """The :class:`OutputError` (exit 5) for an ``OSError`` raised while writing ``target``."""
+    """The :class:`OutputError` (exit 5) for an ``OSError`` raised while writing ``target``
+    (or an error that wraps one, such as a writer's own :class:`OutputError`)."""
     full = _full_reason(exc)
     if full is not None:
         return OutputError(f"Cannot write outputs to {target}: {full}. Free some space or choose "
