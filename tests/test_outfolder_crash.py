@@ -114,7 +114,8 @@ def test_a_kill_between_any_two_steps_of_the_commit_leaves_a_whole_run(tmp_path,
         out = tmp_path / f"kill-{kill_at}" / "out"
         shutil.copytree(runs["before"], out, symlinks=True)
         _seen, status = _commit_in_child(out, runs["staged"], kill_at, exchange)
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, kill_at
+        assert os.WIFSIGNALED(status), kill_at
+        assert os.WTERMSIG(status) == signal.SIGKILL, kill_at
         assert side_folder(out).exists()  # what the killed commit left, for the next command
         now = digest(out)
         if now is None:  # only between the fallback's two renames: put back by the next command
