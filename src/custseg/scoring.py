@@ -9,8 +9,9 @@ Validation is ``custseg run``'s, row for row (:class:`custseg.io.validate.RowVal
 checks, same order, same reason texts, same spreadsheet row numbers, duplicate ids found across
 chunks as :mod:`custseg.io.ids` describes); reading is :mod:`custseg.io.sources`'.
 
-Outputs (written to temporary files beside the target and renamed into place at the end, so a
-failed prediction leaves nothing half-written):
+Outputs (written under the output's lock into its side folder ``.<out name>.custseg/`` and each
+put in place by one atomic rename at the end, :mod:`custseg.io.outlock`; a failed or killed
+prediction leaves nothing half-written, and the next one clears what a killed one left):
 
 ``--out`` (default ``<input stem, lower-case>_scored.csv`` in the current folder)
     One row per valid input row, in input order: the customer id (column named as in the input;
