@@ -78,3 +78,48 @@ def test_run_figures_do_not_depend_on_the_worker(tmp_path, monkeypatch):
         [n for n in without.outputs if n.startswith("figure:")]
     for name in figures:
         assert with_worker.outputs[name].read_bytes() == without.outputs[name].read_bytes(), name
+
+
+def test_a_worker_dies_with_its_parent():
+    """A run killed with ``kill -9`` leaves no figure worker behind (it would hold the output
+    folder's lock, inherited through fork)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent("""
+        import time
+        from custseg.report.rendering import BackgroundFigures, FigureJob
+
+        def slow(ax):
+            time.sleep(60)
+
+        figures = BackgroundFigures()
+        figures.start([FigureJob("slow", "slow.png", slow)])
+        print(figures.workers[0].pid, flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        # A zombie (reaped by init soon) no longer holds any file: check its state.
+        try:
+            with open(f"/proc/{worker}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the figure worker outlived its killed parent")

@@ -9,8 +9,9 @@ Validation is ``custseg run``'s, row for row (:class:`custseg.io.validate.RowVal
 checks, same order, same reason texts, same spreadsheet row numbers, duplicate ids found across
 chunks as :mod:`custseg.io.ids` describes); reading is :mod:`custseg.io.sources`'.
 
-Outputs (written to temporary files beside the target and renamed into place at the end, so a
-failed prediction leaves nothing half-written):
+Outputs (written under the output's lock into its side folder ``.<out name>.custseg/`` and each
+put in place by one atomic rename at the end, :mod:`custseg.io.outlock`; a failed or killed
+prediction leaves nothing half-written, and the next one clears what a killed one left):
 
 ``--out`` (default ``<input stem, lower-case>_scored.csv`` in the current folder)
     One row per valid input row, in input order: the customer id (column named as in the input;
@@ -29,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +44,11 @@ from custseg.io.chunks import Source
 from custseg.io.columns import parse_column_map
 from custseg.io.csvsafe import TableWriter
 from custseg.io.formats import no_rows
+from custseg.io.outlock import OutputLock
+from custseg.io.publish import publish
 from custseg.io.sources import open_source
 from custseg.io.validate import RowValidator
+from custseg.io.writefail import is_disk_full, write_failure
 from custseg.modelfile import Scorer
 from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN
 from custseg.progress import NullProgress, Progress
@@ -195,8 +197,13 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     feature_cols, id_col = model.resolve_columns(source.columns, mapping, source.name)
     _check_out_writable(out)
     progress = progress or NullProgress()
-    with progress.task(f"Scoring {source.name}", total=100) as advance:
-        return _score(model, source, out, feature_cols, id_col, chunk_rows, advance)
+    with OutputLock(out) as lock, progress.task(f"Scoring {source.name}", total=100) as advance:
+        try:
+            return _score(model, source, out, feature_cols, id_col, chunk_rows, advance, lock)
+        except OSError as exc:  # a full disk, whichever writer met it, in one message
+            if not is_disk_full(exc):
+                raise
+            raise write_failure(exc, out) from exc
 
 
 def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Path | None,
@@ -209,22 +216,26 @@ def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Pat
     if out.is_dir() and not (out / "_SUCCESS").exists():
         out = default_out_path(name, out)
     _check_out_writable(out)
-    with (progress or NullProgress()).task(f"Scoring {name} (Spark)"):
-        scores = score_on_spark(model, input_path, out, fmt=fmt, column_map=mapping,
-                                spark_master=spark_master, spark_conf=spark_conf)
-    rejects_path = None
-    try:
+    with OutputLock(out) as lock:
+        staged = lock.side / "new"
+        with (progress or NullProgress()).task(f"Scoring {name} (Spark)"):
+            scores = score_on_spark(model, input_path, staged / out.name, fmt=fmt,
+                                    column_map=mapping, spark_master=spark_master,
+                                    spark_conf=spark_conf)
+        rejects_path = None
         stale = rejects_path_for(out)
-        if stale.is_dir():  # a dataset of an earlier scoring: replaced or removed
-            shutil.rmtree(stale, ignore_errors=True)
-        if scores.rejects.count:
-            scores.rejects.write_dataset(stale)
-            rejects_path = stale
-        else:
-            with contextlib.suppress(OSError):
-                stale.unlink(missing_ok=True)
-    finally:
-        scores.rejects.close()
+        try:
+            if scores.rejects.count:
+                scores.rejects.write_dataset(staged / stale.name)
+                publish(staged / stale.name, stale, lock.side / "old-rejects")
+                rejects_path = stale
+            elif os.path.lexists(stale):  # of an earlier scoring to this --out
+                os.rename(stale, lock.side / "old-rejects")
+            publish(staged / out.name, out, lock.side / "old-scored")
+        except OSError as exc:
+            raise write_failure(exc, out) from exc
+        finally:
+            scores.rejects.close()
     n_scored, n_rejected = scores.n_scored, scores.rejects.count
     if n_scored + n_rejected != scores.n_input:  # pragma: no cover - a bug, not a user error
         raise RuntimeError(f"row accounting broken: {scores.n_input} != {n_scored} + {n_rejected}")
@@ -255,40 +266,31 @@ def _output_path(input_path: Path, out_path: str | Path | None) -> Path:
 
 
 class _Staged:
-    """A CSV written into a temporary file beside its target, renamed into place at the end."""
+    """A CSV written into the output's side folder, put in place by one rename at the end."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, lock: OutputLock) -> None:
         self.target = target
+        self.lock = lock
         self.writer: TableWriter | None = None
 
     def write(self, table: pa.Table) -> None:
         if self.writer is None:
-            try:
-                self.target.parent.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                            dir=self.target.parent)
-                os.close(fd)
-            except OSError as exc:
-                raise OutputError(f"Cannot write {self.target}: {exc.strerror or exc}. Choose "
-                                  "another --out.") from exc
-            self.writer = TableWriter(Path(name))  # not .parquet: CSV
+            self.writer = TableWriter(self.lock.side / f"new-{self.target.name}.tmp")  # CSV
         self.writer.write(table)
 
     def commit(self) -> Path:
         self.writer.close()
         try:
-            os.replace(self.writer.path, self.target)
+            publish(self.writer.path, self.target, self.lock.side / f"old-{self.target.name}")
         except OSError as exc:
-            raise OutputError(f"Cannot write {self.target}: {exc.strerror or exc}. Choose another "
-                              "--out.") from exc
+            raise write_failure(exc, self.target) from exc
         self.writer = None
         return self.target
 
     def discard(self) -> None:
         if self.writer is not None:
-            self.writer.close()
             with contextlib.suppress(OSError):
-                self.writer.path.unlink(missing_ok=True)
+                self.writer.close()
             self.writer = None
 
 
@@ -305,14 +307,15 @@ def _check_out_writable(out: Path) -> None:
 
 
 def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
-           id_col: str | None, chunk_rows: int, advance: object) -> PredictResult:
+           id_col: str | None, chunk_rows: int, advance: object,
+           lock: OutputLock) -> PredictResult:
     needed = list(dict.fromkeys(([id_col] if id_col else []) + feature_cols))
     prepare = getattr(model, "prepare", None)
     validator = RowValidator(model.features, feature_cols, id_col,
                              decimal_comma=source.delimiter in (";", "\t"),
                              allow_missing=False if prepare is None else np.isfinite(prepare.fill))
-    scored = _Staged(out)
-    rejected = _Staged(rejects_path_for(out))
+    scored = _Staged(out, lock)
+    rejected = _Staged(rejects_path_for(out), lock)
     k = model.n_segments
     customers = np.zeros(k, dtype=np.int64)
     atypical = np.zeros(k, dtype=np.int64)
@@ -355,9 +358,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
         if n_scored + n_rejected != n_input:  # pragma: no cover - a bug, not a user error
             raise RuntimeError(f"row accounting broken: {n_input} != {n_scored} + {n_rejected}")
         rejects_path = rejected.commit() if n_rejected else None
-        if rejects_path is None:
-            with contextlib.suppress(OSError):
-                rejects_path_for(out).unlink(missing_ok=True)
+        if rejects_path is None and os.path.lexists(rejects_path_for(out)):
+            os.rename(rejects_path_for(out), lock.side / "old-rejects")  # an earlier scoring's
         scored.commit()
     finally:
         scored.discard()

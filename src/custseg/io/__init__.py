@@ -9,4 +9,6 @@
 - :mod:`~custseg.io.rejects`: rejected records with their reasons.
 - :mod:`~custseg.io.csvsafe`, :mod:`~custseg.io.outfolder`: spreadsheet-safe writers and the
   all-or-nothing output folder.
+- :mod:`~custseg.io.outlock`, :mod:`~custseg.io.publish`, :mod:`~custseg.io.writefail`: one
+  command at a time per output, the atomic swap that publishes it, a full disk in plain words.
 """

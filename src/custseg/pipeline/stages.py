@@ -37,7 +37,7 @@ from custseg.engines.prepare import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import DataValidationError
 from custseg.io.columns import resolve_columns
-from custseg.io.outfolder import OutputFolder, check_writable
+from custseg.io.outfolder import OutputFolder, check_writable, refuse_input_in_out
 from custseg.modelfile import distance_thresholds
 from custseg.outputs.clustered import ClusteredWriter, clustered_plain
 from custseg.outputs.database import DatabaseTable, database_writer
@@ -323,14 +323,17 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
         config = config.with_(**options)
     out = Path(config.out)
     check_writable(out)
+    if data is None:
+        refuse_input_in_out(config.input, out)
     overrides, previous = _prepare(config)
     source = open_input(config, data)
     table_writer = database_writer(config)
     if table_writer is not None:
         table_writer.check()
     try:
-        with (open_engine(config, source, work_parent=out.absolute().parent) as engine,
-              OutputFolder(out) as staging, BackgroundFigures() as figures):
+        with (OutputFolder(out) as staging,
+              open_engine(config, source, work_parent=staging.work) as engine,
+              BackgroundFigures() as figures):
             result, scanned, written = segment_in(engine, config, previous=previous,
                                                   overrides=overrides, staging=staging.path,
                                                   progress=progress, figures=figures,

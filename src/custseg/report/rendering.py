@@ -14,9 +14,12 @@ worker fails for any reason, this process draws the figures itself: the worker o
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import io
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +38,8 @@ DPI = 110
 FIXED_MARGINS = (0.95, 0.25, 0.65, 0.5)
 #: Set to ``0`` to draw every figure in this process (no worker).
 WORKER_ENV = "CUSTSEG_FIGURE_WORKER"
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
 #: Seconds to wait for the worker once this process has claimed the last figure.
 WORKER_TIMEOUT = 60
 
@@ -174,8 +179,8 @@ class _Batch:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            self.process = context.Process(target=_work, args=(self.jobs, self.counter, send),
-                                           daemon=True)
+            self.process = context.Process(target=_work, daemon=True,
+                                           args=(self.jobs, self.counter, send, os.getpid()))
             self.process.start()
         except OSError:  # no process left to fork: draw here
             self.process = None
@@ -220,7 +225,18 @@ def _claim(counter, n: int) -> int | None:
     return index
 
 
-def _work(jobs: list[FigureJob], counter, send) -> None:  # pragma: no cover - forked worker
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - forked worker
+    """Have the kernel kill this worker when its parent dies (``kill -9`` included): a worker
+    outliving its run would hold the run's inherited output lock."""
+    with contextlib.suppress(OSError, AttributeError):  # no prctl: the parent's exit will do
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(0)
+
+
+def _work(jobs: list[FigureJob], counter, send, parent: int
+          ) -> None:  # pragma: no cover - forked worker
+    _die_with_parent(parent)
     drawn: dict[int, bytes] = {}
     while (index := _claim(counter, len(jobs))) is not None:
         try:
