@@ -72,6 +72,9 @@ CASES = [
      "--k-max (4) must be at least --k-min (6)."),
     ("K range from 1", "mall.csv", HEADER + _rows(20), ["--k-min", "1"], 2,
      "--k-min must be at least 2 (got 1); K = 1 is always compared."),
+    ("K range above the rows", "mall.csv", HEADER + _rows(20), ["--k-min", "30", "--k-max", "40"], 4,
+     "--k-min 30 is more segments than mall.csv can hold: 20 valid rows (20 distinct) allow at most "
+     "19. Lower --k-min, or add rows."),
     ("bad min share", "mall.csv", HEADER + _rows(20), ["--min-segment-share", "1.5"], 2,
      "--min-segment-share must be in [0, 1) (got 1.5)."),
     ("unknown extension", "customers.dat", HEADER + _rows(20), [], 3,
