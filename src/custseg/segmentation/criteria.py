@@ -152,7 +152,7 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structur
     sil_ref = np.empty(n_refs)
     for b in range(n_refs):
         ref = rng.uniform(low, high, size=G.shape) @ rotation.T + mean
-        log_ref[b], sil_ref[b] = profile(ref, seed + b + 1)
+        log_ref[b], sil_ref[b] = profile(ref, (seed + b + 1) % 2**32)
     gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
     se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}
     spread = max(float(sil_ref.std()) * np.sqrt(1 + 1 / n_refs), 1e-3)
@@ -177,7 +177,7 @@ def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) ->
             for side in range(2):
                 idx = rng.choice(len(Z), size=m, replace=False)
                 model = KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER,
-                               random_state=seed + 2 * p + side).fit(Z[idx])
+                               random_state=(seed + 2 * p + side) % 2**32).fit(Z[idx])
                 labels.append(model.predict(Z))
             scores.append(adjusted_rand_score(*labels))
     return float(np.mean(scores))
