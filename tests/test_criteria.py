@@ -32,3 +32,24 @@ def test_selection_sample_is_seeded_and_bounded():
     assert a.shape == (100, 2)
     np.testing.assert_array_equal(a, b)
     assert selection_sample(Z[:50], 1, size=100).shape == (50, 2)
+
+
+def test_refined_knee_does_not_move_with_the_range(mall_df):
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    from custseg.segmentation.criteria import refined_knee
+    from tests.conftest import FEATURES
+
+    Z = StandardScaler().fit_transform(mall_df[FEATURES])
+    ks = list(range(1, 41))
+    inertia = [KMeans(k, n_init=2, random_state=0).fit(Z).inertia_ for k in ks]
+    assert knee_of(ks, inertia) != 5  # kneed alone drifts right on the long curve
+    assert [refined_knee(ks[:top], inertia[:top]) for top in (10, 20, 40)] == [5, 5, 5]
+
+
+def test_structure_test_compares_the_same_k_whatever_the_range():
+    from custseg.segmentation.criteria import STRUCTURE_K_MAX, structure_range
+
+    assert structure_range(1_000) == list(range(2, STRUCTURE_K_MAX + 1))
+    assert structure_range(5) == [2, 3, 4]

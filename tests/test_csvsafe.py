@@ -186,3 +186,29 @@ def test_write_json_is_sorted_and_stable(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text == '{\n  "a": [\n    "é",\n    2\n  ],\n  "b": 1\n}\n'
     assert json.loads(text) == {"a": ["é", 2], "b": 1}
+
+
+@pytest.mark.parametrize(("name", "written"), [("=cmd|calc", "'=cmd|calc"), ("@SUM(A1)", "'@SUM(A1)"),
+                                               ("+x", "'+x"), ("-5", "-5"), ("Age", "Age")])
+def test_header_cells_are_spreadsheet_safe(tmp_path, name, written):
+    path = write_csv(pa.table({name: ["a"], "Age": [1]}) if name != "Age" else pa.table({"Age": [1]}),
+                     tmp_path / "t.csv")
+    assert path.read_text(encoding="utf-8").splitlines()[0].split(",")[0] == written
+
+
+def test_a_run_writes_safe_headers_everywhere(tmp_path):
+    from custseg.config import RunConfig
+    from custseg.pipeline import run
+
+    rows = "".join(f"{i},{'ab'[i % 2]},{15 + i},{(i * 37) % 99 + 1}\n" for i in range(1, 21))
+    path = tmp_path / "inj.csv"
+    path.write_text("CustomerID,=cmd|calc,Annual Income (k$),Spending Score (1-100)\n" + rows)
+    result = run(RunConfig(input=path, k=2, out=tmp_path / "out"))
+    files = [tmp_path / "out" / "inj_clustered.csv", *sorted((tmp_path / "out" / "segments").glob("*.csv")),
+             tmp_path / "out" / "segment_profiles.csv"]
+    assert len(files) == 4
+    for file in files:
+        header = file.read_text(encoding="utf-8").splitlines()[0].split(",")
+        assert not [cell for cell in header if cell.startswith("=")], file.name
+        assert any(cell.startswith("'=cmd|calc") for cell in header), file.name
+    assert result.rows.clustered == 20

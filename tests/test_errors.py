@@ -72,6 +72,13 @@ CASES = [
      "--k-max (4) must be at least --k-min (6)."),
     ("K range from 1", "mall.csv", HEADER + _rows(20), ["--k-min", "1"], 2,
      "--k-min must be at least 2 (got 1); K = 1 is always compared."),
+    ("K range above the rows", "mall.csv", HEADER + _rows(20), ["--k-min", "30", "--k-max", "40"], 4,
+     "--k-min 30 is more segments than mall.csv can hold: 20 valid rows (20 distinct) allow at most "
+     "19. Lower --k-min, or add rows."),
+    ("seed below 0", "mall.csv", HEADER + _rows(20), ["--seed", "-1"], 2,
+     "--seed must be a whole number from 0 to 4294967295 (got -1)."),
+    ("seed above 2^32-1", "mall.csv", HEADER + _rows(20), ["--seed", "4294967296"], 2,
+     "--seed must be a whole number from 0 to 4294967295 (got 4294967296)."),
     ("bad min share", "mall.csv", HEADER + _rows(20), ["--min-segment-share", "1.5"], 2,
      "--min-segment-share must be in [0, 1) (got 1.5)."),
     ("unknown extension", "customers.dat", HEADER + _rows(20), [], 3,
@@ -174,7 +181,7 @@ def _library_config(path: Path, args: list[str], out: Path) -> RunConfig:
             options.update(id_column=value, id_column_required=True)
         elif key == "column_map":
             options["column_map"] = parse_column_map([value])
-        elif key in ("k_min", "k_max", "batch_rows"):
+        elif key in ("k_min", "k_max", "batch_rows", "seed"):
             options[key] = int(value)
         elif key == "min_segment_share":
             options[key] = float(value)

@@ -26,6 +26,18 @@ def test_histogram_counts_every_value(ax):
     assert "Age" in ax.get_title()
 
 
+def test_feature_scatter_legend_stays_small_on_garbage_categories(ax):
+    n = 60
+    hue = np.array(["x" * 1_000_000, *[f"code {i}" for i in range(n - 1)]], dtype=object)
+    plots.feature_scatter(ax, np.arange(n, dtype=float), np.zeros(n), "x", "y", hue=hue,
+                          hue_name="Gender")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == plots.MAX_LEGEND
+    assert "(other)" in labels
+    assert max(len(label) for label in labels) <= plots.MAX_LABEL_CHARS
+    assert sum(len(c.get_offsets()) for c in ax.collections) == n  # every customer still drawn
+
+
 def test_feature_scatter_groups_by_hue(ax):
     x, y = np.arange(4.0), np.arange(4.0) * 10
     hue = np.array(["Male", "Female", "Male", "Female"], dtype=object)

@@ -134,3 +134,25 @@ def test_numeric_codes_are_profiled_as_categories(tmp_path, engine):
     assert set(result.profiles.categories["Region"].columns) == {"1", "2", "3"}
     assert set(result.profiles.numeric.columns.get_level_values(0)) == {
         "Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"}
+
+
+def test_a_wide_profile_frame_is_built_in_one_step():
+    # 3,000 other columns: inserted one by one, the frame fragmented (pandas warns) and the
+    # build took time quadratic in the columns; joined once, it is linear.
+    import warnings
+
+    rng = np.random.default_rng(0)
+    n, width = 200, 3_000
+    labels = rng.integers(0, 5, size=n)
+    numeric = {f"x{i}": rng.integers(0, 99, size=n).astype(float) for i in range(width)}
+    profiles = _profile(rng.normal(size=(n, 2)), labels, 5, ("a", "b"), numeric,
+                        {"Gender": rng.choice(np.array(["F", "M"], dtype=object), size=n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        frame = profiles.to_frame()
+    assert frame.shape == (6, 4 + 2 * 5 + width * 5 + 2 * 2)
+    assert list(frame.columns[:4]) == ["Cluster", "Segment", "size", "share"]
+    assert list(frame.columns[14:19]) == ["x0 mean", "x0 median", "x0 q1", "x0 q3", "x0 mean vs all"]
+    assert list(frame.columns[-4:]) == ["Gender F %", "Gender F % vs all", "Gender M %", "Gender M % vs all"]
+    np.testing.assert_allclose(frame["x7 mean"].iloc[:5],
+                               pd.Series(numeric["x7"]).groupby(labels).mean().round(4))

@@ -171,3 +171,28 @@ def test_gaussian_blobs_right_k_in_at_least_45_of_50(batch):
         X, k = blobs(seed)
         right += choose_k(_scaled(X), k_max=15, seed=0).chosen_k == k
     assert right >= 9
+
+
+@pytest.mark.parametrize("k_max", [10, 20, 40, 80])
+def test_mall_choice_does_not_depend_on_k_max(mall_df, mall_selection, k_max):
+    selection = choose_k(_scaled(mall_df[FEATURES]), k_max=k_max, seed=42)
+    assert (selection.chosen_k, selection.confidence) == (5, CLEAR)
+    assert selection.picks == mall_selection.picks
+    assert selection.k_max == 10
+    assert (f"--k-max {k_max} lowered to 10" in selection.explanation) == (k_max > 10)
+    assert selection.to_dict().get("k_max_requested") == (k_max if k_max > 10 else None)
+
+
+@pytest.mark.parametrize("k_min", [2, 4, 6])
+def test_structure_score_does_not_depend_on_k_min(mall_df, mall_selection, k_min):
+    selection = choose_k(_scaled(mall_df[FEATURES]), k_min=k_min, seed=42)
+    assert selection.structure_z == pytest.approx(mall_selection.structure_z)
+
+
+def test_k_min_above_the_rows_is_an_error(mall_df):
+    from custseg.exceptions import DataValidationError
+
+    with pytest.raises(DataValidationError, match="--k-min 30 is more segments than the data can hold"):
+        choose_k(_scaled(mall_df[FEATURES].head(20)), k_min=30, k_max=40, seed=0)
+    forced = choose_k(_scaled(mall_df[FEATURES].head(20)), k_min=30, k_max=40, seed=0, force_k=3)
+    assert forced.chosen_k == 3

@@ -73,7 +73,7 @@ def _assert_chunks_match_whole(source: Source, rows: int) -> list[Chunk]:
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"])
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
-@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_csv_dialects_read_the_same(tmp_path, encoding, delimiter, newline):
     path = write_csv_text(tmp_path / "c.csv", _text(delimiter, newline), encoding)
     source = open_source(path)
@@ -365,3 +365,43 @@ def test_a_folder_without_part_files_is_not_a_dataset(tmp_path):
     (folder / "notes.txt").write_text("not data")
     with pytest.raises(InputFileError, match="is a folder, not a file"):
         open_source(folder)
+
+
+def test_a_header_longer_than_the_sniffed_bytes_is_read_whole(tmp_path):
+    from custseg.io.formats import SNIFF_BYTES
+
+    extra = [f"extra_column_{i:06d}" for i in range(SNIFF_BYTES // 15)]
+    header = [*HEADER, *extra]
+    lines = [",".join(header)] + [",".join([*r, *[""] * len(extra)]) for r in ROWS]
+    path = write_csv_text(tmp_path / "wide.csv", "\n".join(lines) + "\n")
+    assert len(lines[0]) > SNIFF_BYTES
+    source = open_source(path)
+    assert source.columns == header
+    assert source.read_all().table.num_rows == len(ROWS)
+
+
+def test_a_first_line_beyond_the_header_limit_is_a_clear_error(tmp_path, monkeypatch):
+    import custseg.io.formats as formats
+
+    monkeypatch.setattr(formats, "MAX_HEADER_BYTES", 1 << 20)
+    path = write_csv_text(tmp_path / "oneline.csv", "a," * (1 << 20))
+    with pytest.raises(InputFileError, match=r"^The first line of oneline.csv is longer than 1 MiB, "
+                                             "so it is not a header row"):
+        open_source(path)
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_huge_cell_in_the_sniffed_lines_keeps_the_delimiter(tmp_path, delimiter):
+    huge = "x" * 200_000  # over the csv module's 128 KiB field limit, inside the sniffed bytes
+    rows = [ROWS[0], (ROWS[1][0], huge, *ROWS[1][2:]), ROWS[2]]
+    text = "\n".join(delimiter.join(r) for r in [HEADER, *rows]) + "\n"
+    source = open_source(write_csv_text(tmp_path / "c.csv", text))
+    assert source.info().delimiter == delimiter
+    table = source.read_all().table
+    assert table.column(HEADER[1]).to_pylist()[1] == huge
+
+
+def test_a_header_cell_over_the_csv_field_limit_is_a_clear_error(tmp_path):
+    path = write_csv_text(tmp_path / "c.csv", '"' + "x" * 200_000 + '",b\n1,2\n')
+    with pytest.raises(InputFileError, match=r"^Cannot read the header of c.csv: .*check the first line"):
+        open_source(path)

@@ -85,6 +85,9 @@ def _csv(tmp_path: Path, text: str, name: str = "c.csv") -> Source:
     ("50", "100.5", "Spending Score (1-100)", "outside 1..100"),
     ("50", "", "Spending Score (1-100)", "missing value"),
     ("x", "500", "Annual Income (k$)", "non-numeric text"),  # first failing column wins
+    ("1e40", "50", "Annual Income (k$)", "too large to segment (beyond ±1e30)"),
+    ("-1e40", "50", "Annual Income (k$)", "too large to segment (beyond ±1e30)"),
+    ("50", "1e31", "Spending Score (1-100)", "too large to segment (beyond ±1e30)"),
 ])
 def test_each_reason(tmp_path, income, score, column, reason):
     v = _check(_csv(tmp_path, f"{HEADER}1,10,20\n2,{income},{score}\n"))
@@ -243,6 +246,8 @@ def test_empty_chunk():
     (pa.array([" 1e3 ", "+5", ".5", "5.", "1,5", "0x10"]), [1000.0, 5.0, 0.5, 5.0, np.nan, np.nan],
      [0, 0, 0, 0, 2, 2]),
     (pa.array(["1", "2"]).dictionary_encode(), [1.0, 2.0], [0, 0]),
+    (pa.array([1e40, -1e31, 1e30, 1e-300]), [np.nan, np.nan, 1e30, 1e-300], [5, 5, 0, 0]),
+    (pa.array(["1e40", "1E+30", "-1e30"]), [np.nan, 1e30, -1e30], [5, 0, 0]),
 ])
 def test_parse_numbers(array, values, codes):
     got_values, got_codes = parse_numbers(array)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from pathlib import Path
 
 from custseg.exceptions import ConfigError
@@ -199,6 +200,9 @@ class RunConfig:
                 f"--min-segment-share must be in [0, 1) (got {self.min_segment_share}).")
         if self.n_init < 1:
             raise ConfigError(f"n_init must be at least 1 (got {self.n_init}).")
+        seed_ok = isinstance(self.seed, Integral) and not isinstance(self.seed, bool)
+        if not seed_ok or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}).")
         if not self.features:
             raise ConfigError("No features given. Name at least one numeric column with --features.")
         dupes = sorted({f for f in self.features if self.features.count(f) > 1})
@@ -349,6 +353,10 @@ def parse_bytes(value: int | str) -> int:
     if size < 64 * 1024**2:
         raise ConfigError(f"--memory-budget must be at least 64MB (got {value!r}).")
     return size
+
+
+#: Largest --seed: NumPy's and scikit-learn's seeds are 32-bit.
+MAX_SEED = 2**32 - 1
 
 
 def check_k_range(k_min: int, k_max: int) -> None:

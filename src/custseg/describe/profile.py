@@ -86,15 +86,21 @@ class SegmentProfiles:
                             "share": [*self.table["share"].tolist(), 1.0]})
         out["Cluster"] = out["Cluster"].astype("Int64")
         diff = self.difference()
+        # Columns gathered first and joined once: inserting them one by one is quadratic in
+        # the number of columns (a 3,000-column input took 51 s).
+        columns: dict[str, np.ndarray] = {}
         for column in self.numeric.columns.get_level_values(0).unique():
             for stat in STATS:
-                out[f"{column} {stat}"] = self.numeric[(column, stat)].to_numpy()
-            out[f"{column} mean vs all"] = [*diff[(column, "mean")].tolist(), 0.0]
+                columns[f"{column} {stat}"] = self.numeric[(column, stat)].to_numpy()
+            columns[f"{column} mean vs all"] = np.array([*diff[(column, "mean")].tolist(), 0.0])
         for column, mix in self.categories.items():
             change = self.category_difference(column)
             for category in mix.columns:
-                out[f"{column} {category} %"] = 100 * mix[category].to_numpy()
-                out[f"{column} {category} % vs all"] = [*(100 * change[category]).tolist(), 0.0]
+                columns[f"{column} {category} %"] = 100 * mix[category].to_numpy()
+                columns[f"{column} {category} % vs all"] = np.array(
+                    [*(100 * change[category]).tolist(), 0.0])
+        if columns:
+            out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
         return out.round(4)
 
     def category_difference(self, column: str) -> pd.DataFrame:

@@ -5,9 +5,9 @@ the Mall data: mean, median, quartiles) and every *categorical* one (Gender: sha
 category). A column is numeric when at least :data:`NUMERIC_SHARE` of its cells parse as
 finite numbers (judged first on its first :data:`SNIFF_ROWS` rows, then on all of them), and
 categorical when it is not numeric and has between 2 and :data:`MAX_CATEGORIES` distinct
-non-empty values, or when it is a numeric *code*: whole numbers with at most :data:`MAX_CODES`
-distinct values (Channel and Region in the wholesale data). The id and the features are
-neither.
+non-empty values of at most :data:`MAX_CATEGORY_CHARS` characters, or when it is a numeric
+*code*: whole numbers with at most :data:`MAX_CODES` distinct values (Channel and Region in
+the wholesale data). The id and the features are neither.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from custseg.io.numbers import parse_numbers
 
 NUMERIC_SHARE = 0.9
 MAX_CATEGORIES = 12
+#: A text column with a value longer than this is free text, not categories (its values would
+#: become profile column names: ``Gender: Female %``).
+MAX_CATEGORY_CHARS = 100
 #: A numeric column of whole numbers with at most this many distinct values is a code.
 MAX_CODES = 6
 #: Rows looked at first to decide whether a column is numeric.
@@ -124,7 +127,8 @@ class ColumnScan:
                     self.too_many_numbers, self.numbers = True, set()
         if _is_texty(self.type) and not self.too_many_texts:
             self.texts.update(v for v in pc.unique(trimmed_text(column)).to_pylist() if v is not None)
-            if len(self.texts) > MAX_CATEGORIES:
+            if (len(self.texts) > MAX_CATEGORIES
+                    or any(len(v) > MAX_CATEGORY_CHARS for v in self.texts)):
                 self.too_many_texts, self.texts = True, set()
 
     def _decide(self) -> None:

@@ -1,8 +1,9 @@
 """Spreadsheet-safe CSV and the table writers every output goes through.
 
-Text cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return
-first; OWASP "CSV injection") get a leading ``'``; numbers such as ``-5`` stay as they are. Cells
-are quoted only when some cell needs it, so an output reads like its input (``1,Male,19,...``).
+Text cells and header cells a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``,
+tab, carriage return first; OWASP "CSV injection") get a leading ``'``; numbers such as ``-5``
+stay as they are. Cells are quoted only when some cell needs it, so an output reads like its
+input (``1,Male,19,...``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,23 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
                     column = pc.if_else(risky, pc.utf8_replace_slice(column, 0, 0, "'"), column)
         columns.append(column)
     return pa.table(columns, names=table.column_names)
+
+
+def safe_names(names: list[str]) -> list[str]:
+    """Column names as a CSV header a spreadsheet will not run: a name starting like a formula
+    gets a leading ``'``, as text cells do (a column named ``=cmd|calc`` in the input, or a
+    profile column derived from it).
+
+    Examples
+    --------
+    >>> safe_names(["=cmd|calc", "Age", "-5", "@x Female %"])
+    ["'=cmd|calc", 'Age', '-5', "'@x Female %"]
+    """
+    return [f"'{name}" if name[:1] in _FORMULA_START and not re.match(_PLAIN_NUMBER, name)
+            else name for name in names]
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -227,6 +245,9 @@ class TableWriter:
             self._sink = pa.OSFile(str(self.path), "wb")
         if not neutralised:
             table = safe_for_spreadsheets(table)
+        names = safe_names(table.column_names)
+        if names != table.column_names:
+            table = table.rename_columns(names)
         header = plain_header(table.column_names)
         plain = self.plain
         if plain is None:

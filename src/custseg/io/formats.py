@@ -31,6 +31,11 @@ FORMATS: dict[str, tuple[str, ...]] = {
 FIRST_DATA_ROW = 2
 #: Bytes read to sniff a CSV's delimiter and header.
 SNIFF_BYTES = 256 * 1024
+#: Longest header line read (a wide table's header can be longer than ``SNIFF_BYTES``).
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+#: Lines after the header longer than this are left out of the delimiter sniffing (a huge cell
+#: says nothing about the delimiter, and Python's csv module refuses fields over 128 KiB).
+SNIFF_LINE_CHARS = 64 * 1024
 _HASH_CHUNK = 4 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
 
@@ -231,12 +236,16 @@ def sniff_delimiter(sample: str) -> str:
     lines = sample.splitlines()
     if len(lines) > 1 and not sample.endswith(("\n", "\r")):
         lines = lines[:-1]  # the sample may end mid-line
-    lines = [ln for ln in lines[:50] if ln.strip()]
+    lines = [ln for i, ln in enumerate(lines[:50])
+             if ln.strip() and (i == 0 or len(ln) <= SNIFF_LINE_CHARS)]
     if not lines:
         return ","
     best, best_score = ",", (-1, -1)
     for delim in _DELIMITERS:
-        counts = [len(r) for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delim)]
+        try:
+            counts = [len(r) for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delim)]
+        except csv.Error:  # a field over the csv module's limit: not this delimiter's fields
+            continue
         if not counts or counts[0] < 2:
             continue
         agreeing = sum(c == counts[0] for c in counts)
@@ -244,6 +253,24 @@ def sniff_delimiter(sample: str) -> str:
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+def _head_bytes(path: Path) -> bytes:
+    """The first ``SNIFF_BYTES`` of a file, and more if the first line is longer (up to
+    ``MAX_HEADER_BYTES``: a longer first line is no header)."""
+    with path.open("rb") as fh:
+        head = bytearray(fh.read(SNIFF_BYTES))
+        while b"\n" not in head and b"\r" not in head:
+            more = fh.read(max(SNIFF_BYTES, len(head)))
+            if not more:
+                break
+            head += more
+            if len(head) > MAX_HEADER_BYTES:
+                raise InputFileError(
+                    f"The first line of {path.name} is longer than "
+                    f"{MAX_HEADER_BYTES // (1024 * 1024)} MiB, so it is not a header row. Check "
+                    "that the file is a table with column names on its first line.")
+    return bytes(head)
 
 
 def sniff_csv(path: Path) -> CsvDialect:
@@ -257,8 +284,7 @@ def sniff_csv(path: Path) -> CsvDialect:
         Nothing but white space.
     """
     sha, encoding = sha256_and_encoding(path)
-    with path.open("rb") as fh:
-        sample_bytes = fh.read(SNIFF_BYTES)
+    sample_bytes = _head_bytes(path)
     if encoding != "utf-16" and b"\x00" in sample_bytes:
         raise InputFileError(
             f"{path.name} is not a text table (it holds binary data). Export the customers as "
@@ -268,7 +294,12 @@ def sniff_csv(path: Path) -> CsvDialect:
     if not sample.strip():
         raise empty_file(path)
     delimiter = sniff_delimiter(sample)
-    header = name_unnamed(next(csv.reader(io.StringIO(sample), delimiter=delimiter)))
+    try:
+        header = name_unnamed(next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)))
+    except csv.Error as exc:
+        raise InputFileError(
+            f"Cannot read the header of {path.name}: {exc}. A column name is longer than 128 KiB "
+            "or a quote is not closed; check the first line of the file.") from exc
     check_header(header, path.name)
     lines = sample_bytes.splitlines() or [sample_bytes]
     complete = lines[:-1] if len(lines) > 1 else lines

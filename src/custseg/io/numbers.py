@@ -2,7 +2,8 @@
 
 Each cell gets a code (the order in which a row's reason is chosen within one column):
 :data:`OK`, :data:`MISSING` (empty, ``NA``, ``n/a``, ``null``, ``-``...), :data:`NON_NUMERIC`
-(``12k``), :data:`INFINITE` (``inf``), :data:`OUT_OF_RANGE` (outside :data:`RANGE_RULES`).
+(``12k``), :data:`INFINITE` (``inf``), :data:`OUT_OF_RANGE` (outside :data:`RANGE_RULES`),
+:data:`TOO_LARGE` (a finite number beyond ±:data:`MAX_MAGNITUDE`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ RANGE_RULES: dict[str, tuple[float | None, float | None]] = {
     "Spending Score (1-100)": (1, 100),
     "Age": (0, 120),
 }
+#: Largest magnitude of a usable number. Beyond it a value is no customer's (1e40 income) and
+#: breaks the fit's arithmetic (the CRM rules' tree works in float32, whose range ends at 3.4e38),
+#: so it is rejected with a reason rather than segmented.
+MAX_MAGNITUDE = 1e30
 #: Text that means "no value" in exports, compared after trimming and lower-casing.
 MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -28,6 +33,7 @@ _INFINITY = r"^[+-]?(inf|infinity)$"
 
 #: Cell codes, in the order a row's reason is chosen within one column.
 OK, MISSING, NON_NUMERIC, INFINITE, OUT_OF_RANGE = 0, 1, 2, 3, 4
+TOO_LARGE = 5
 
 
 def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False
@@ -46,13 +52,14 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     values : numpy.ndarray
         float64, NaN where the cell is not a usable number.
     codes : numpy.ndarray
-        uint8 per cell: 0 ok, 1 missing, 2 non-numeric text, 3 infinity.
+        uint8 per cell: 0 ok, 1 missing, 2 non-numeric text, 3 infinity, 5 beyond
+        ±``MAX_MAGNITUDE``.
 
     Examples
     --------
-    >>> v, c = parse_numbers(pa.array(["1", " 2.5", "", "abc", "inf", "NA"]))
+    >>> v, c = parse_numbers(pa.array(["1", " 2.5", "", "abc", "inf", "NA", "-1e40"]))
     >>> v[:2].tolist(), c.tolist()
-    ([1.0, 2.5], [0, 0, 1, 2, 3, 1])
+    ([1.0, 2.5], [0, 0, 1, 2, 3, 1, 5])
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
@@ -79,6 +86,8 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     free = codes == OK
     codes[free & np.isnan(values)] = MISSING
     codes[free & np.isinf(values)] = INFINITE
+    with np.errstate(invalid="ignore"):
+        codes[free & np.isfinite(values) & (np.abs(values) > MAX_MAGNITUDE)] = TOO_LARGE
     codes[np.asarray(column.is_null())] = MISSING
     if not values.flags.writeable:
         values = values.copy()

@@ -39,6 +39,7 @@ class Reason:
     MISSING = "missing value"
     NON_NUMERIC = "non-numeric text"
     INFINITY = "infinity"
+    TOO_LARGE = "too large to segment (beyond ±1e30)"
     NEGATIVE = "negative value"
     BELOW_MIN = "below {low:g}"
     OUT_OF_RANGE = "outside {low:g}..{high:g}"

@@ -163,10 +163,11 @@ class RowValidator:
         col, code = reason_col[idx], reason_code[idx]
         is_dup = col < 0
         # One lookup table (checked column x code) of reason texts, one take per column.
-        texts = np.empty((max(len(self.checked), 1), numbers.OUT_OF_RANGE + 1), dtype=object)
+        texts = np.empty((max(len(self.checked), 1), numbers.TOO_LARGE + 1), dtype=object)
         texts[:, numbers.MISSING] = Reason.MISSING
         texts[:, numbers.NON_NUMERIC] = Reason.NON_NUMERIC
         texts[:, numbers.INFINITE] = Reason.INFINITY
+        texts[:, numbers.TOO_LARGE] = Reason.TOO_LARGE
         texts[:len(range_reasons), numbers.OUT_OF_RANGE] = range_reasons
         reason = np.empty(len(idx), dtype=object)
         reason[~is_dup] = texts[col[~is_dup], code[~is_dup]]

@@ -96,7 +96,8 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None)
     with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
         return choose_k(Z[~outlier], n_rows=n_rows, k_min=config.k_min, k_max=config.k_max,
                         min_segment_share=config.min_segment_share, seed=config.seed,
-                        n_init=config.n_init, force_k=config.forced_k, advance=advance)
+                        n_init=config.n_init, force_k=config.forced_k, advance=advance,
+                        source=scanned.source.name)
 
 
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,

@@ -59,6 +59,15 @@ def histogram(ax: Axes, values: np.ndarray, name: str, bins: int | str = "auto",
     return ax
 
 
+#: Categories shown in a legend at most, and characters of each label.
+MAX_LEGEND, MAX_LABEL_CHARS = 12, 40
+
+
+def _label(text: str) -> str:
+    """A legend label: at most ``MAX_LABEL_CHARS`` characters (a cell can hold megabytes)."""
+    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS - 1] + "…"
+
+
 def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name: str,
                     hue: np.ndarray | None = None, hue_name: str | None = None,
                     seed: int = 0, population: int | None = None) -> Axes:
@@ -73,8 +82,13 @@ def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name:
         ax.scatter(x, y, s=14, alpha=0.7, color=PALETTE[0])
     else:
         # Blank categories get a visible name (matplotlib drops empty legend labels).
-        hue = np.array(["(missing)" if h is None or str(h).strip() == "" else str(h)
+        hue = np.array(["(missing)" if h is None or str(h).strip() == "" else _label(str(h))
                         for h in np.asarray(hue, dtype=object)[idx]], dtype=object)
+        levels, counts = np.unique(hue, return_counts=True)
+        if len(levels) > MAX_LEGEND:
+            # Garbage in a Gender column: the most frequent categories, the rest as one.
+            top = set(levels[np.argsort(-counts, kind="stable")[:MAX_LEGEND - 1]].tolist())
+            hue = np.array([h if h in top else "(other)" for h in hue], dtype=object)
         for i, level in enumerate(sorted(set(hue))):
             mask = hue == level
             ax.scatter(x[mask], y[mask], s=14, alpha=0.7, color=PALETTE[i % len(PALETTE)],

@@ -9,8 +9,14 @@ smallest K with gap(K) >= gap(K*) - s(K*). Tibshirani's first-local-maximum vari
 K = 1 on the Mall data, whose gap dips at K = 2..4 before rising to its plateau.
 
 Structure test: the data and ``GAP_REFERENCES`` uniform reference sets are fitted the same way
-for every K; the data's best (simplified) silhouette must stand at least ``STRUCTURE_Z`` standard
-deviations above the references' best silhouettes.
+for K = 2..``STRUCTURE_K_MAX`` (whatever range of K is searched, so that the answer to "is there
+any structure?" does not change with ``--k-min``/``--k-max``); the data's best (simplified)
+silhouette must stand at least ``STRUCTURE_Z`` standard deviations above the references' best
+silhouettes.
+
+Elbow: the knee of the inertia curve found by ``kneed`` moves right as the curve gets longer, so
+the search window is narrowed as in the L-method's iterative refinement (Salvador & Chan 2004):
+the knee is looked for again on K = 1..max(2 x knee, ``ELBOW_MIN_WINDOW``) until it stays put.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ GAP_SAMPLE = 2_000
 #: references' for the data to count as clustered. Uniform noise scores about 0 (at most 4.8 in
 #: 80 trials, 1 to 5 dimensions); the Mall data scores 7 to 15, Fränti's s4 (heavy overlap) 7.
 STRUCTURE_Z = 5.0
+#: The structure test compares the best silhouette over K = 2..this (fewer when the data have
+#: fewer distinct rows), the same K for every range searched.
+STRUCTURE_K_MAX = 10
+#: The elbow's knee is looked for on K = 1..max(2 x knee, this) at the narrowest.
+ELBOW_MIN_WINDOW = 10
 #: Pairs of subsample fits for the stability score.
 STABILITY_PAIRS = 3
 #: Share of the selection sample in each stability subsample.
@@ -101,8 +112,8 @@ class NullComparison:
     structure_z: float
 
 
-def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], k_min: int, seed: int,
-                         n_refs: int = GAP_REFERENCES) -> NullComparison:
+def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structure_ks: list[int],
+                         seed: int, n_refs: int = GAP_REFERENCES) -> NullComparison:
     """Fit the data and ``n_refs`` uniform reference sets the same (quick) way and compare.
 
     Two comparisons come from the same reference fits. The gap statistic (Tibshirani et al.
@@ -110,22 +121,26 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], k_min: i
     The structure test compares the best (simplified) silhouette over K: data without clusters (uniform
     noise) score like their references, clustered data far above them. For it the data are
     fitted exactly as the references, so a better optimiser on one side cannot fake structure.
+    The structure test takes the best silhouette over ``structure_ks`` (K = 2..``STRUCTURE_K_MAX``
+    as the data allow, see :func:`structure_range`), the gap every K of ``centers``.
     """
     ks = sorted(centers)
+    fitted = sorted(set(ks) | set(structure_ks))
     G = selection_sample(Z, seed, GAP_SAMPLE)
     rng = np.random.default_rng([seed, 2])
     rotation, low, high = reference_box(G)
     mean = G.mean(axis=0)
-    scored = [k for k in ks if k >= max(k_min, 2)]
+    scored = [k for k in structure_ks if k >= 2]
 
     def profile(X: np.ndarray, fit_seed: int) -> tuple[np.ndarray, float]:
         log_w = np.empty(len(ks))
         best_sil = -1.0
-        for i, k in enumerate(ks):
+        for k in fitted:
             model = _quick_fit(X, k, fit_seed)
-            inertia = (float(((X - X.mean(axis=0)) ** 2).sum()) if model is None
-                       else float(model.inertia_))
-            log_w[i] = np.log(max(inertia, 1e-300))
+            if k in centers:
+                inertia = (float(((X - X.mean(axis=0)) ** 2).sum()) if model is None
+                           else float(model.inertia_))
+                log_w[ks.index(k)] = np.log(max(inertia, 1e-300))
             if k in scored and model is not None:
                 best_sil = max(best_sil, simplified_silhouette(X, model.cluster_centers_,
                                                                model.labels_))
@@ -137,12 +152,17 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], k_min: i
     sil_ref = np.empty(n_refs)
     for b in range(n_refs):
         ref = rng.uniform(low, high, size=G.shape) @ rotation.T + mean
-        log_ref[b], sil_ref[b] = profile(ref, seed + b + 1)
+        log_ref[b], sil_ref[b] = profile(ref, (seed + b + 1) % 2**32)
     gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
     se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}
     spread = max(float(sil_ref.std()) * np.sqrt(1 + 1 / n_refs), 1e-3)
     z = (sil_data - float(sil_ref.mean())) / spread if scored else 0.0
     return NullComparison(gap, se, float(z))
+
+
+def structure_range(n_distinct: int) -> list[int]:
+    """The K the structure test compares: 2..``STRUCTURE_K_MAX``, fewer than the distinct rows."""
+    return list(range(2, min(STRUCTURE_K_MAX, n_distinct - 1) + 1))
 
 
 def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) -> float:
@@ -157,7 +177,7 @@ def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) ->
             for side in range(2):
                 idx = rng.choice(len(Z), size=m, replace=False)
                 model = KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER,
-                               random_state=seed + 2 * p + side).fit(Z[idx])
+                               random_state=(seed + 2 * p + side) % 2**32).fit(Z[idx])
                 labels.append(model.predict(Z))
             scores.append(adjusted_rand_score(*labels))
     return float(np.mean(scores))
@@ -173,3 +193,30 @@ def knee_of(ks: list[int], inertias: list[float]) -> int | None:
         warnings.simplefilter("ignore")
         knee = KneeLocator(ks, inertias, curve="convex", direction="decreasing").knee
     return None if knee is None else int(knee)
+
+
+def refined_knee(ks: list[int], inertias: list[float]) -> int | None:
+    """The knee of the inertia curve, the window narrowed until the knee stays put.
+
+    ``kneed`` on K = 1..80 finds a knee further right than on K = 1..10 for the same data; as in
+    the L-method (Salvador & Chan 2004), the knee is looked for again on K up to
+    max(2 x knee, ``ELBOW_MIN_WINDOW``) until that window no longer shrinks.
+
+    Examples
+    --------
+    >>> ks = list(range(1, 41))
+    >>> inertia = [100 / k if k <= 5 else 20 - 0.1 * k for k in ks]
+    >>> knee_of(ks, inertia) == refined_knee(ks[:10], inertia[:10])
+    False
+    >>> refined_knee(ks, inertia) == refined_knee(ks[:10], inertia[:10])
+    True
+    """
+    window = len(ks)
+    knee = knee_of(ks, inertias)
+    while knee is not None:
+        narrower = sum(k <= max(2 * knee, ELBOW_MIN_WINDOW) for k in ks)
+        if narrower >= window:
+            break
+        window = narrower
+        knee = knee_of(ks[:window], inertias[:window])
+    return knee

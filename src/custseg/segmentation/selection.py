@@ -50,11 +50,13 @@ from custseg.exceptions import ConfigError
 from custseg.segmentation.criteria import (
     STRUCTURE_Z,
     compare_with_uniform,
-    knee_of,
+    refined_knee,
     selection_sample,
     stability,
+    structure_range,
 )
 from custseg.segmentation.kmeans import fit_kmeans
+from custseg.segmentation.krange import KRange, plan_k_range
 from custseg.segmentation.metrics import silhouette_from_distances
 from custseg.segmentation.swap import random_swap
 
@@ -93,7 +95,8 @@ class KSelection:
     forced : bool
         True when the user fixed K.
     k_min, k_max : int
-        The range searched.
+        The range searched (``k_max`` lowered to what the rows support, see
+        :mod:`custseg.segmentation.krange`).
     min_segment_share : float
         The admissibility threshold.
     sample_size, n_rows : int
@@ -105,6 +108,8 @@ class KSelection:
     sample_centers : numpy.ndarray or None
         Best centroids found for ``chosen_k`` on the sample (k-means++ starts, then random
         swap), scaled: the warm start of the final fit on all rows.
+    k_range : KRange or None
+        The range asked for and how it was narrowed (``k_range.note()`` says so in words).
     """
 
     table: pd.DataFrame
@@ -122,6 +127,7 @@ class KSelection:
     structure_z: float
     seed: int = field(default=0)
     sample_centers: np.ndarray | None = field(default=None, repr=False, compare=False)
+    k_range: KRange | None = field(default=None, repr=False, compare=False)
 
     @property
     def knee(self) -> int | None:
@@ -147,6 +153,8 @@ class KSelection:
             "sample_size": self.sample_size, "n_rows": self.n_rows, "seed": self.seed,
             "structure_z": round(self.structure_z, 3),
             "per_k": rows,
+            **({"k_max_requested": self.k_range.requested_k_max}
+               if self.k_range is not None and self.k_range.capped else {}),
         }
 
 
@@ -166,6 +174,7 @@ def choose_k(
     force_k: int | None = None,
     advance: Callable[[float], None] | None = None,
     n_rows: int | None = None,
+    source: str = "the data",
 ) -> KSelection:
     """Score every K from ``k_min`` to ``k_max`` on scaled data ``Z`` and choose one.
 
@@ -187,10 +196,17 @@ def choose_k(
         Called with 1 after each K (progress).
     n_rows : int, optional
         Customers in all, when ``Z`` is already the sample of them (default ``len(Z)``).
+    source : str, default "the data"
+        The input's name, for the error when ``k_min`` is more than the rows can hold.
 
     Returns
     -------
     KSelection
+
+    Raises
+    ------
+    DataValidationError
+        When ``k_min`` segments cannot be formed from the rows (unless K is forced).
 
     Examples
     --------
@@ -206,18 +222,21 @@ def choose_k(
     # Everything below runs on a sample of at most SELECTION_SAMPLE rows, where OpenMP/BLAS
     # threads only add overhead (and stall badly when another process holds a core).
     with threadpool_limits(1):
-        selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance)
+        selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance,
+                              source)
     return replace(selection, n_rows=n_rows) if n_rows is not None else selection
 
 
 def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,
-              n_init: int, force_k: int | None, advance: Callable[[float], None] | None
-              ) -> KSelection:
+              n_init: int, force_k: int | None, advance: Callable[[float], None] | None,
+              source: str = "the data") -> KSelection:
     n_rows = len(Z)
     S = selection_sample(Z, seed)
     distinct = len(np.unique(S, axis=0))
-    top = min(k_max, distinct, len(S) - 1)
-    ks = list(range(1, max(top, 1) + 1))
+    # A forced K gets its evidence as far as the rows go; a choice needs the whole --k-min.
+    k_range = plan_k_range(k_min, k_max, len(S), distinct, strict=force_k is None,
+                           source=source)
+    ks = list(range(1, max(k_range.k_max, 1) + 1))
     sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SELECTION_SILHOUETTE_ROWS]
     sil_distances = pairwise_distances(S[sil_rows])  # once, for every K
     rows = []
@@ -239,13 +258,13 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
         rows.append(row)
         if advance is not None:
             advance(1)
-    null = compare_with_uniform(S, centers, k_min, seed)
+    null = compare_with_uniform(S, centers, structure_range(distinct), seed)
     table = pd.DataFrame(rows).set_index("k")
     table = table.reindex(columns=["inertia", "silhouette", "calinski_harabasz", "davies_bouldin",
                                    "gap", "gap_se", "stability", "min_share"])
     table["gap"] = pd.Series(null.gap)
     table["gap_se"] = pd.Series(null.gap_se)
-    in_range = (table.index >= k_min) & (table.index <= k_max)
+    in_range = (table.index >= k_min) & (table.index <= k_range.k_max)
     table["admissible"] = in_range & (table["min_share"] >= min_segment_share)
     share_filter_ignored = bool(in_range.any() and not table["admissible"].any())
     if share_filter_ignored:
@@ -260,9 +279,11 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
     explanation = _explain(table, picks, recommended, confidence, force_k, min_segment_share,
                            null.structure_z)
     if share_filter_ignored:
-        explanation += (f" Every K from {k_min} to {k_max} leaves a segment under "
+        explanation += (f" Every K from {k_min} to {k_range.k_max} leaves a segment under "
                         f"{min_segment_share:.0%} of customers (outliers?), so that rule was "
                         "set aside.")
+    if k_range.capped:
+        explanation += " " + k_range.note()
     warm = None
     if chosen in centers:
         # The final fit's warm start: this K's best start, refined by random swap on the sample.
@@ -270,9 +291,10 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
                 if chosen > 1 else centers[chosen])
     return KSelection(table=table, picks=picks, chosen_k=int(chosen), confidence=confidence,
                       explanation=explanation, recommended_k=int(recommended),
-                      forced=force_k is not None, k_min=k_min, k_max=k_max,
+                      forced=force_k is not None, k_min=k_min, k_max=k_range.k_max,
                       min_segment_share=min_segment_share, sample_size=len(S), n_rows=n_rows,
-                      structure_z=null.structure_z, seed=seed, sample_centers=warm)
+                      structure_z=null.structure_z, seed=seed, sample_centers=warm,
+                      k_range=k_range)
 
 
 def _picks(table: pd.DataFrame, ks: list[int]) -> dict[str, int | None]:
@@ -280,7 +302,7 @@ def _picks(table: pd.DataFrame, ks: list[int]) -> dict[str, int | None]:
     picks: dict[str, int | None] = dict.fromkeys(CRITERIA)
     if ok.empty:
         return picks
-    knee = knee_of(ks, [float(table.loc[k, "inertia"]) for k in ks])
+    knee = refined_knee(ks, [float(table.loc[k, "inertia"]) for k in ks])
     picks["elbow"] = knee if knee is not None and bool(table.loc[knee, "admissible"]) else None
     for name, best in (("silhouette", "idxmax"), ("calinski_harabasz", "idxmax"),
                        ("davies_bouldin", "idxmin")):

@@ -2,8 +2,8 @@
 with the same reason texts as :class:`custseg.io.validate.RowValidator`.
 
 Each row gets at most one reason: a record of the wrong length first; then the id (missing),
-then each feature in the order given (missing, non-numeric text, infinity, outside its
-plausible range: :data:`custseg.io.numbers.RANGE_RULES`); then, among the rows that passed, an
+then each feature in the order given (missing, non-numeric text, infinity, beyond ±1e30,
+outside its plausible range: :data:`custseg.io.numbers.RANGE_RULES`); then, among the rows that passed, an
 id already seen on an earlier valid row (the first is kept). Cells count as text exactly as the
 local parser reads them (trimmed; ``NA``, ``n/a``, ``null``, ``-``... are missing; ``12,5`` is
 12.5 in semicolon- and tab-separated files).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from custseg.engines.scan import ScanSpec
 from custseg.engines.spark.reader import CORRUPT, ROW
 from custseg.io.columns import canonical_name
-from custseg.io.numbers import MISSING_TOKENS, RANGE_RULES
+from custseg.io.numbers import MAX_MAGNITUDE, MISSING_TOKENS, RANGE_RULES
 from custseg.io.rejects import Reason
 
 #: The same patterns as :mod:`custseg.io.numbers` (Java's regular expressions read them alike).
@@ -26,7 +26,7 @@ INFINITY = r"^[+-]?(inf|infinity)$"
 #: Names of the added columns: the reason, the column it concerns, the cell, and each feature's
 #: value (``_custseg_f0``...).
 REASON, COLUMN, VALUE, ID_KEY = "_custseg_reason", "_custseg_column", "_custseg_value", "_custseg_id"
-OK, MISSING, NON_NUMERIC, INFINITE, OUT_OF_RANGE = 0, 1, 2, 3, 4
+OK, MISSING, NON_NUMERIC, INFINITE, OUT_OF_RANGE, TOO_LARGE = 0, 1, 2, 3, 4, 5
 
 
 def feature_column(j: int) -> str:
@@ -50,7 +50,8 @@ def parse(column: object, data_type: object, decimal_comma: bool) -> Parsed:
     if isinstance(data_type, T.NumericType | T.BooleanType):
         value = column.cast("double")
         code = (F.when(value.isNull() | F.isnan(value), F.lit(MISSING))
-                .when(F.abs(value) == float("inf"), F.lit(INFINITE)).otherwise(F.lit(OK)))
+                .when(F.abs(value) == float("inf"), F.lit(INFINITE))
+                .when(F.abs(value) > MAX_MAGNITUDE, F.lit(TOO_LARGE)).otherwise(F.lit(OK)))
         return Parsed(code, F.when(code == OK, value))
     if not isinstance(data_type, T.StringType):
         return Parsed(F.when(column.isNull(), F.lit(MISSING)).otherwise(F.lit(NON_NUMERIC)),
@@ -64,7 +65,8 @@ def parse(column: object, data_type: object, decimal_comma: bool) -> Parsed:
             .when(~text.rlike(NUMBER), F.lit(NON_NUMERIC)).otherwise(F.lit(OK)))
     value = F.when(code == OK, text.cast("double"))
     # A number beyond float64 (1e500) parses to infinity, as locally.
-    code = F.when((code == OK) & (F.abs(value) == float("inf")), F.lit(INFINITE)).otherwise(code)
+    code = (F.when((code == OK) & (F.abs(value) == float("inf")), F.lit(INFINITE))
+            .when((code == OK) & (F.abs(value) > MAX_MAGNITUDE), F.lit(TOO_LARGE)).otherwise(code))
     return Parsed(code, F.when(code == OK, value))
 
 
@@ -113,7 +115,7 @@ def checked(frame: object, spec: ScanSpec, decimal_comma: bool, delimiter: str) 
         parsed = parse(F.col(name), schema[name], decimal_comma)
         code, range_text = _range(parsed.value, parsed.code, wanted)
         texts = {MISSING: Reason.MISSING, NON_NUMERIC: Reason.NON_NUMERIC,
-                 INFINITE: Reason.INFINITY, OUT_OF_RANGE: range_text}
+                 INFINITE: Reason.INFINITY, OUT_OF_RANGE: range_text, TOO_LARGE: Reason.TOO_LARGE}
         mine = F.lit(None).cast("string")
         for number, text in texts.items():
             if text is not None:

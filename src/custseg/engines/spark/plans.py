@@ -1,14 +1,21 @@
 """Which other columns a profile describes, decided by Spark aggregates with the local rule
 (:mod:`custseg.engines.columns`): numeric when 90% of the cells of the first 10,000 valid rows,
 and of all of them, are numbers; a code when those numbers are at most 6 whole values;
-categorical text with 2 to 12 distinct values. Distinct values are counted approximately first
-and exactly only for the few columns that may qualify."""
+categorical text with 2 to 12 distinct values of at most 100 characters. Distinct values are
+counted approximately first and exactly only for the few columns that may qualify."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from custseg.engines.columns import MAX_CATEGORIES, MAX_CODES, NUMERIC_SHARE, SNIFF_ROWS, ColumnPlan
+from custseg.engines.columns import (
+    MAX_CATEGORIES,
+    MAX_CATEGORY_CHARS,
+    MAX_CODES,
+    NUMERIC_SHARE,
+    SNIFF_ROWS,
+    ColumnPlan,
+)
 from custseg.engines.spark.checks import OK, parse
 from custseg.engines.spark.reader import ROW
 
@@ -53,7 +60,8 @@ def column_plans(valid: object, columns: list[str], n_valid: int) -> dict[str, C
                 plans[c] = ColumnPlan("code", tuple(sorted((str(int(v)) for v in values), key=str)))
             else:
                 plans[c] = ColumnPlan("numeric")
-        elif f"ts|{c}" in sets and 2 <= len(sets[f"ts|{c}"]) <= MAX_CATEGORIES:
+        elif (f"ts|{c}" in sets and 2 <= len(sets[f"ts|{c}"]) <= MAX_CATEGORIES
+              and all(len(v) <= MAX_CATEGORY_CHARS for v in sets[f"ts|{c}"])):
             plans[c] = ColumnPlan("text", tuple(sorted(sets[f"ts|{c}"], key=str)))
     return plans
 
