@@ -87,6 +87,7 @@ class SparkEngine(Engine):
                     f"--transform (here {', '.join(sorted(set(prep.transforms) - {'none'}))})")
             raise ConfigError(f"{what} is not supported on --engine spark yet: use --transform none "
                               "and --missing reject, or a local engine.")
+        super().use_preparation(prep)  # recorded (the report says what was decided and why)
 
     def head(self, rows: int) -> pa.Table:
         raise ConfigError("--engine spark needs the features named: add --features COLUMN "
