@@ -177,6 +177,11 @@ def test_cdnow_end_to_end(tmp_path: Path) -> None:
     assert np.allclose(clustered.set_index("customer_id")["monetary_total"], spend.loc[
         clustered["customer_id"]].to_numpy(), atol=1e-6)
     assert "Recent" in result.stdout
+    # Heavy-tailed RFM features go through --transform auto like any customer table's.
+    transforms = {t["feature"]: t["transform"] for t in json.loads(
+        (tmp_path / "o" / "segments.json").read_text())["preparation"]["transforms"]}
+    assert transforms == {"recency_days": "none", "frequency": "log1p",
+                          "monetary_total": "log1p"}
 
 
 @pytest.mark.parametrize(("args", "code", "text"), [
