@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
-from custseg.engines.kernels import BLOCK_ROWS, nearest, scaled, single_blas
+from custseg.engines.kernels import BLOCK_ROWS, assign_rows
 from custseg.engines.scan import Scan, Scanner, ScanSpec
 from custseg.io.chunks import Chunk, Source
 from custseg.io.formats import sequential_rows
@@ -88,19 +88,16 @@ class MemoryEngine(Engine):
         for start in range(0, len(self.values), BLOCK_ROWS):
             yield self.values[start:start + BLOCK_ROWS]
 
+    def feature_runs(self) -> Iterator[np.ndarray]:
+        yield self.values
+
     def assign(self, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                observers: Sequence[Observer], progress: Progress | None = None) -> None:
         progress = progress or NullProgress()
         n = len(self.values)
-        labels = np.empty(n, dtype=np.int64)
-        squared = np.empty(n)
         self.passes += 1
         with progress.task(f"Assigning {n:,} customers", total=n, unit="rows") as advance:
-            with single_blas():
-                for start in range(0, n, BLOCK_ROWS):
-                    stop = min(n, start + BLOCK_ROWS)
-                    Z = scaled(self.values[start:stop], mean, scale)
-                    labels[start:stop], squared[start:stop] = nearest(Z, centers, squared=True)
+            labels, squared = assign_rows(self.values, centers, mean, scale)
             for start in range(0, n, SLICE_ROWS):
                 end = min(n, start + SLICE_ROWS)
                 table = None if self.table is None else self.table.slice(start, end - start)
