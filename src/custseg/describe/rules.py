@@ -111,12 +111,37 @@ class RuleAgreement:
         self.n += int(n)
 
     def observe(self, batch: object) -> None:
-        self.agree += int((self.rules.tree.predict(batch.values) == batch.labels).sum())
+        self.agree += int((tree_predict(self.rules.tree, batch.values) == batch.labels).sum())
         self.n += len(batch.labels)
 
     def result(self) -> SegmentRules:
         """The rules with their fidelity over every customer observed."""
         return replace(self.rules, fidelity=self.agree / self.n if self.n else 1.0)
+
+
+def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
+    """``tree.predict(X)``, walked level by level in NumPy (no per-call validation: many times
+    faster on millions of rows). As scikit-learn does, features are compared as float32.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0], [2.0], [8.0], [9.0]])
+    >>> tree = DecisionTreeClassifier(max_depth=1).fit(X, [0, 0, 1, 1])
+    >>> tree_predict(tree, np.array([[0.0], [7.5]])).tolist()
+    [0, 1]
+    """
+    t = tree.tree_
+    X32 = np.asarray(X, dtype=np.float32)
+    rows = np.arange(len(X32))
+    node = np.zeros(len(X32), dtype=np.intp)
+    for _ in range(t.max_depth):
+        left = t.children_left[node]
+        inner = left >= 0
+        if not inner.any():
+            break
+        go_left = X32[rows, np.maximum(t.feature[node], 0)] <= t.threshold[node]
+        node = np.where(inner, np.where(go_left, left, t.children_right[node]), node)
+    return tree.classes_.take(np.argmax(t.value[:, 0, :], axis=1))[node]
 
 
 def _leaf_rules(tree: DecisionTreeClassifier, features: Sequence[str], k: int) -> dict[int, list[str]]:

@@ -10,7 +10,7 @@ table is a single batch), which
 - keeps the features' ranges, the seeded uniform sample (:mod:`custseg.engines.sample`) and what
   the profile needs to know about every other column (:mod:`custseg.engines.columns`);
 - notes whether some valid text cell needs quotes in a CSV, so the clustered file is written
-  in one quoting style however it is batched.
+  in one quoting style however it is batched, and whether any may start like a formula.
 
 :meth:`Scan.check` then applies the checks every run needs before it can choose K.
 """
@@ -101,6 +101,7 @@ class Scanner:
         self.low: np.ndarray | None = None
         self.high: np.ndarray | None = None
         self.text_needs_quotes = False
+        self.text_formulas = False
 
     def feed(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """Fold in the next batch.
@@ -125,14 +126,19 @@ class Scanner:
         if len(values):
             self.n_valid += len(values)
             self._moments.feed(values)
-            low, high = values.min(axis=0), values.max(axis=0)
+            # Column by column: a reduction over the rows of an (n, d) array is many times slower.
+            low = np.array([values[:, j].min() for j in range(values.shape[1])])
+            high = np.array([values[:, j].max() for j in range(values.shape[1])])
             self.low = low if self.low is None else np.minimum(self.low, low)
             self.high = high if self.high is None else np.maximum(self.high, high)
             self.reservoir.offer(chunk.rows[keep], values, valid)
             for name, column in self.columns.items():
                 column.update(valid.column(name))
-            if not self.text_needs_quotes and text_flags(valid)[1]:
-                self.text_needs_quotes = any_structural(valid)
+            if not (self.text_needs_quotes and self.text_formulas):
+                formula, structural = text_flags(valid)
+                self.text_formulas = self.text_formulas or formula
+                if not self.text_needs_quotes and structural:
+                    self.text_needs_quotes = any_structural(valid)
         return keep, values, valid
 
     def finish(self, columns: list[str]) -> Scan:
@@ -151,7 +157,8 @@ class Scanner:
             scaler=self.scaler if self.n_valid else None,
             low=self.low if self.low is not None else np.full(d, np.nan),
             high=self.high if self.high is not None else np.full(d, np.nan),
-            sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes)
+            sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes,
+            text_formulas=self.text_formulas)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +191,9 @@ class Scan:
         How the profile describes each other column.
     text_needs_quotes : bool
         Some valid text cell needs quotes in a CSV.
+    text_formulas : bool
+        Some valid text cell may start like a spreadsheet formula (False: no cell does, and the
+        writers need not look again).
     """
 
     spec: ScanSpec
@@ -199,6 +209,7 @@ class Scan:
     sample: Sample
     plans: dict[str, ColumnPlan] = field(default_factory=dict)
     text_needs_quotes: bool = False
+    text_formulas: bool = True
 
     @property
     def n_rejected(self) -> int:

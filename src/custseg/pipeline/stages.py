@@ -150,7 +150,8 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     if staging is not None:
         name = clustered_file_name(scanned.source.name if scanned.source.path else None,
                                    config.output_format)
-        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments))
+        writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments),
+                                 formulas=scanned.text_formulas)
         observers.append(writer)
     if config.output_table is not None:
         observers.append(CatalogTable(config.output_table, config.if_exists, Path(config.out).name,
