@@ -120,8 +120,9 @@ class RuleAgreement:
 
 
 def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
-    """``tree.predict(X)``, walked level by level in NumPy (no per-call validation: many times
-    faster on millions of rows). As scikit-learn does, features are compared as float32.
+    """``tree.predict(X)`` in NumPy: one comparison of a feature column per split node, the rows
+    reaching each leaf found with boolean masks (no per-call validation or per-row walk: many
+    times faster on millions of rows). As scikit-learn does, features are compared as float32.
 
     Examples
     --------
@@ -131,17 +132,25 @@ def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
     [0, 1]
     """
     t = tree.tree_
-    X32 = np.asarray(X, dtype=np.float32)
-    rows = np.arange(len(X32))
-    node = np.zeros(len(X32), dtype=np.intp)
-    for _ in range(t.max_depth):
+    leaf_class = tree.classes_.take(np.argmax(t.value[:, 0, :], axis=1))
+    columns: dict[int, np.ndarray] = {}
+    out = np.empty(len(X), dtype=leaf_class.dtype)
+    stack: list[tuple[int, np.ndarray | None]] = [(0, None)]  # (node, rows reaching it; None: all)
+    while stack:
+        node, reach = stack.pop()
         left = t.children_left[node]
-        inner = left >= 0
-        if not inner.any():
-            break
-        go_left = X32[rows, np.maximum(t.feature[node], 0)] <= t.threshold[node]
-        node = np.where(inner, np.where(go_left, left, t.children_right[node]), node)
-    return tree.classes_.take(np.argmax(t.value[:, 0, :], axis=1))[node]
+        if left < 0:
+            out[slice(None) if reach is None else reach] = leaf_class[node]
+            continue
+        feature = int(t.feature[node])
+        if feature not in columns:
+            columns[feature] = np.asarray(X[:, feature], dtype=np.float32)
+        goes_left = columns[feature] <= t.threshold[node]
+        if reach is None:
+            stack += [(int(t.children_right[node]), ~goes_left), (int(left), goes_left)]
+        else:
+            stack += [(int(t.children_right[node]), reach & ~goes_left), (int(left), reach & goes_left)]
+    return out
 
 
 def _leaf_rules(tree: DecisionTreeClassifier, features: Sequence[str], k: int) -> dict[int, list[str]]:

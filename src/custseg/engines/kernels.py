@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 BLOCK_ROWS = 1 << 16
 #: Passes over at least this many rows run in the compiled kernels (:func:`fused_kernels`);
 #: smaller ones do not repay importing Numba.
-FUSED_MIN_ROWS = 1 << 18
+FUSED_MIN_ROWS = 1 << 17
 #: Threads of the compiled kernels at most (blocks are independent; sums are added in order).
 FUSED_THREADS = 4
 

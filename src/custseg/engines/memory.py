@@ -11,6 +11,7 @@ Memory: the table as Arrow holds it plus the features as float64.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from custseg.io.formats import sequential_rows
 from custseg.progress import NullProgress, Progress
 
 #: Rows of the held table handed to the scan and to the observers at a time.
-SLICE_ROWS = 1 << 20
+SLICE_ROWS = 1 << 19
 
 
 class MemoryEngine(Engine):
@@ -98,15 +99,31 @@ class MemoryEngine(Engine):
         self.passes += 1
         with progress.task(f"Assigning {n:,} customers", total=n, unit="rows") as advance:
             labels, squared = assign_rows(self.values, centers, mean, scale)
+            batches = []
             for start in range(0, n, SLICE_ROWS):
                 end = min(n, start + SLICE_ROWS)
                 table = None if self.table is None else self.table.slice(start, end - start)
-                batch = AssignedBatch(table, self.rows[start:end],
-                                      self.values[start:end], labels[start:end],
-                                      squared[start:end])
-                for observer in observers:
-                    observer.observe(batch)
-                advance(end - start)
+                batches.append(AssignedBatch(table, self.rows[start:end], self.values[start:end],
+                                             labels[start:end], squared[start:end]))
+            if not observers:
+                advance(n)
+                return
+            # Observers are independent: each takes every batch, in row order, in its own thread
+            # (Arrow and NumPy release the GIL), the last one in this thread, showing progress.
+            *others, last = observers
+            with ThreadPoolExecutor(max(1, len(others)),
+                                    thread_name_prefix="custseg-observers") as pool:
+                running = [pool.submit(_observe_all, observer, batches) for observer in others]
+                for batch in batches:
+                    last.observe(batch)
+                    advance(len(batch))
+                for done in running:
+                    done.result()
+
+
+def _observe_all(observer: Observer, batches: Sequence[AssignedBatch]) -> None:
+    for batch in batches:
+        observer.observe(batch)
 
 
 def _slices(chunk: Chunk) -> list[Chunk]:

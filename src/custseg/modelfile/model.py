@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from custseg.engines.kernels import distances_to, nearest, scaled, single_blas
+from custseg.engines.kernels import (
+    assign_rows,
+    distances_to,
+    fused_kernels,
+    nearest,
+    scaled,
+    single_blas,
+)
 from custseg.modelfile.format import (
     CHECKSUM_KEY,
     FORMAT_MARKER,
@@ -100,8 +107,11 @@ class SegmentModel(Scorer):
 
     def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Z = self.scale_features(X)
-        with single_blas():
-            index, _ = nearest(Z, self.centroids)
+        if fused_kernels(len(X)) is not None:
+            index, _ = assign_rows(X, self.centroids, self.mean, self.scale)  # same labels
+        else:
+            with single_blas():
+                index, _ = nearest(Z, self.centroids)
         distance = distances_to(Z, self.centroids, index)
         if self.thresholds is None:
             return index, distance, np.zeros(len(index), dtype=bool)
