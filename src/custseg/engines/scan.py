@@ -17,6 +17,7 @@ table is a single batch), which
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +103,8 @@ class Scanner:
         self.high: np.ndarray | None = None
         self.text_needs_quotes = False
         self.text_formulas = False
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
+        self._learning: Future | None = None
 
     def feed(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """Fold in the next batch.
@@ -125,24 +128,39 @@ class Scanner:
         valid = chunk.table if keep.all() else chunk.table.filter(pa.array(keep))
         if len(values):
             self.n_valid += len(values)
-            self._moments.feed(values)
-            # Column by column: a reduction over the rows of an (n, d) array is many times slower.
-            low = np.array([values[:, j].min() for j in range(values.shape[1])])
-            high = np.array([values[:, j].max() for j in range(values.shape[1])])
-            self.low = low if self.low is None else np.minimum(self.low, low)
-            self.high = high if self.high is None else np.maximum(self.high, high)
-            self.reservoir.offer(chunk.rows[keep], values, valid)
-            for name, column in self.columns.items():
-                column.update(valid.column(name))
-            if not (self.text_needs_quotes and self.text_formulas):
-                formula, structural = text_flags(valid)
-                self.text_formulas = self.text_formulas or formula
-                if not self.text_needs_quotes and structural:
-                    self.text_needs_quotes = any_structural(valid)
+            # What the rest of the run needs to know about the valid rows is learned by a helper
+            # thread, batch by batch in order, while this one validates the next batch.
+            self._wait()
+            self._learning = self._helper.submit(self._learn, chunk.rows[keep], values, valid)
         return keep, values, valid
+
+    def _learn(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+        self._moments.feed(values)
+        # Column by column: a reduction over the rows of an (n, d) array is many times slower.
+        low = np.array([values[:, j].min() for j in range(values.shape[1])])
+        high = np.array([values[:, j].max() for j in range(values.shape[1])])
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
+        self.reservoir.offer(rows, values, valid)
+        for name, column in self.columns.items():
+            column.update(valid.column(name))
+        if not (self.text_needs_quotes and self.text_formulas):
+            formula, structural = text_flags(valid)
+            self.text_formulas = self.text_formulas or formula
+            if not self.text_needs_quotes and structural:
+                self.text_needs_quotes = any_structural(valid)
+
+    def _wait(self) -> None:
+        if self._learning is not None:
+            done, self._learning = self._learning, None
+            done.result()
 
     def finish(self, columns: list[str]) -> Scan:
         """What the pass learned (call after the last batch)."""
+        try:
+            self._wait()
+        finally:
+            self._helper.shutdown()
         self._moments.flush()
         self.rejects.close()
         plans = {}
