@@ -74,3 +74,41 @@ def test_pass_totals_are_the_same_bits_in_any_batches():
     assert results[0].counts.tolist() == np.bincount(labels, minlength=5).tolist()
     np.testing.assert_allclose(results[0].centers(centers),
                                [Z[labels == j].mean(axis=0) for j in range(5)], rtol=1e-10)
+
+
+def _data(d: int, k: int, n: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 100, size=(n, d)).astype(np.float64)  # integer cells: ties happen
+    X[::7] = X[0]  # repeated rows
+    mean, scale = X.mean(axis=0), X.std(axis=0) + 0.5
+    centers = np.round(rng.normal(size=(k, d)), 1)
+    centers[-1] = centers[0]  # two equal centroids: the first must win
+    return X, centers, mean, scale
+
+
+@pytest.mark.parametrize(("d", "k"), [(1, 1), (2, 5), (3, 8), (6, 3)])
+def test_compiled_pass_is_the_same_bits_as_the_numpy_pass(monkeypatch, d, k):
+    pytest.importorskip("numba")
+    from custseg.engines import kernels
+
+    X, centers, mean, scale = _data(d, k, 3 * BLOCK_ROWS + 1_001, seed=d * 10 + k)
+    results = []
+    for fused, threads in ((False, 1), (True, 1), (True, 3)):
+        monkeypatch.setattr(kernels, "FUSED_MIN_ROWS", 0 if fused else 1 << 62)
+        monkeypatch.setattr(kernels, "FUSED_THREADS", threads)
+        accumulator = PassAccumulator(centers, mean, scale, n_rows=len(X))
+        assert (accumulator.fused is not None) == fused
+        accumulator.add_blocks(X[:2 * BLOCK_ROWS])
+        accumulator.add(X[2 * BLOCK_ROWS:3 * BLOCK_ROWS])
+        accumulator.add(X[3 * BLOCK_ROWS:])
+        results.append((accumulator.totals(), kernels.assign_rows(X, centers, mean, scale)))
+    (reference, (labels, squared)), *others = results
+    for totals, (other_labels, other_squared) in others:
+        assert np.array_equal(totals.sums, reference.sums)
+        assert np.array_equal(totals.counts, reference.counts)
+        assert totals.inertia == reference.inertia
+        assert np.array_equal(other_labels, labels)
+        assert np.array_equal(other_squared, squared)
+    assert not (labels == k - 1).any() or k == 1  # the duplicate of centroid 0 never wins
+    Z = scaled(X, mean, scale)
+    np.testing.assert_allclose(squared, ((Z - centers[labels]) ** 2).sum(axis=1), atol=1e-9)

@@ -87,3 +87,16 @@ def test_large_inputs_fit_on_a_sample_but_score_on_all(monkeypatch):
     labels = (X[:, 0] > 0.5).astype(int)
     rules = fit_rules(X, labels, ["x"], 2, seed=3)
     assert rules.fidelity > 0.98
+
+
+def test_tree_predict_is_scikit_learn_predict():
+    from sklearn.tree import DecisionTreeClassifier
+
+    from custseg.describe.rules import tree_predict
+
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 150, size=(20_000, 3)).astype(np.float64) + rng.random((20_000, 3)) * 1e-3
+    labels = (X[:, 0] > 60).astype(int) * 2 + (X[:, 1] > 40) + (X[:, 2] > 100) * 3
+    for depth in (1, 2, 3, 5):
+        tree = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(X[:2_000], labels[:2_000])
+        assert np.array_equal(tree_predict(tree, X), tree.predict(X))

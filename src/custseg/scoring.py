@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,6 +323,10 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
     names = pa.array(list(model.names), pa.string())
     n_input = n_scored = n_rejected = 0
     done = 0.0
+    # The scored rows are written by a helper thread (Arrow's CSV writer releases the GIL) while
+    # the next chunk is read and scored; one chunk at a time, in order.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="custseg-scored")
+    writing: Future | None = None
     try:
         for chunk in source.chunks(chunk_rows, needed):
             n_input += chunk.n_records
@@ -341,13 +346,17 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
                     DISTANCE_COLUMN: pa.array(distance),
                     ATYPICAL_COLUMN: pa.array(flag),
                 })
-                scored.write(table)
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(scored.write, table)
                 n_scored += len(index)
                 customers += np.bincount(index, minlength=k)
                 atypical += np.bincount(index[flag], minlength=k)
             now = 100 * source.fraction_done()
             advance(now - done)
             done = now
+        if writing is not None:
+            writing.result()
         if n_input == 0:
             raise no_rows(source.name)
         if n_scored == 0:
@@ -362,6 +371,7 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
             os.rename(rejects_path_for(out), lock.side / "old-rejects")  # an earlier scoring's
         scored.commit()
     finally:
+        writer.shutdown()
         scored.discard()
         rejected.discard()
     counts = pd.DataFrame({SEGMENT_COLUMN: list(model.names), "customers": customers,

@@ -111,12 +111,46 @@ class RuleAgreement:
         self.n += int(n)
 
     def observe(self, batch: object) -> None:
-        self.agree += int((self.rules.tree.predict(batch.values) == batch.labels).sum())
+        self.agree += int((tree_predict(self.rules.tree, batch.values) == batch.labels).sum())
         self.n += len(batch.labels)
 
     def result(self) -> SegmentRules:
         """The rules with their fidelity over every customer observed."""
         return replace(self.rules, fidelity=self.agree / self.n if self.n else 1.0)
+
+
+def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
+    """``tree.predict(X)`` in NumPy: one comparison of a feature column per split node, the rows
+    reaching each leaf found with boolean masks (no per-call validation or per-row walk: many
+    times faster on millions of rows). As scikit-learn does, features are compared as float32.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0], [2.0], [8.0], [9.0]])
+    >>> tree = DecisionTreeClassifier(max_depth=1).fit(X, [0, 0, 1, 1])
+    >>> tree_predict(tree, np.array([[0.0], [7.5]])).tolist()
+    [0, 1]
+    """
+    t = tree.tree_
+    leaf_class = tree.classes_.take(np.argmax(t.value[:, 0, :], axis=1))
+    columns: dict[int, np.ndarray] = {}
+    out = np.empty(len(X), dtype=leaf_class.dtype)
+    stack: list[tuple[int, np.ndarray | None]] = [(0, None)]  # (node, rows reaching it; None: all)
+    while stack:
+        node, reach = stack.pop()
+        left = t.children_left[node]
+        if left < 0:
+            out[slice(None) if reach is None else reach] = leaf_class[node]
+            continue
+        feature = int(t.feature[node])
+        if feature not in columns:
+            columns[feature] = np.asarray(X[:, feature], dtype=np.float32)
+        goes_left = columns[feature] <= t.threshold[node]
+        if reach is None:
+            stack += [(int(t.children_right[node]), ~goes_left), (int(left), goes_left)]
+        else:
+            stack += [(int(t.children_right[node]), reach & ~goes_left), (int(left), reach & goes_left)]
+    return out
 
 
 def _leaf_rules(tree: DecisionTreeClassifier, features: Sequence[str], k: int) -> dict[int, list[str]]:

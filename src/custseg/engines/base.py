@@ -150,6 +150,12 @@ class Engine(ABC):
         """Every valid row's feature values (original units), in row order, in blocks of exactly
         :data:`custseg.engines.kernels.BLOCK_ROWS` rows (the last one shorter)."""
 
+    def feature_runs(self) -> Iterator[np.ndarray]:
+        """The same rows as :meth:`feature_blocks`, in runs of whole blocks (every run a
+        multiple of :data:`custseg.engines.kernels.BLOCK_ROWS` rows but the last), so a pass can
+        hand many blocks to the compiled kernels at once. Default: block by block."""
+        return self.feature_blocks()
+
     @abstractmethod
     def assign(self, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                observers: Sequence[Observer], progress: Progress | None = None) -> None:
@@ -173,11 +179,11 @@ class Engine(ABC):
         """Per-centroid sums, counts (and with ``inertia`` squared distances) of every valid row
         under fixed ``centers`` (scaled space)."""
         progress = progress or NullProgress()
-        accumulator = PassAccumulator(centers, mean, scale, inertia=inertia)
+        accumulator = PassAccumulator(centers, mean, scale, inertia=inertia, n_rows=self.n_valid)
         self.passes += 1
         with single_blas(), progress.task(description, total=self.n_valid, unit="rows") as advance:
-            for X in self.feature_blocks():
-                accumulator.add(self.prepared(X))
+            for X in self.feature_runs():
+                accumulator.add_blocks(self.prepared(X))
                 advance(len(X))
         return accumulator.totals()
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
-from custseg.engines.kernels import BLOCK_ROWS, nearest, scaled, single_blas
+from custseg.engines.kernels import BLOCK_ROWS, assign_rows, single_blas
 from custseg.engines.scan import Scan, Scanner, ScanSpec
 from custseg.io.chunks import Source
 from custseg.progress import NullProgress, Progress
@@ -112,10 +112,13 @@ class BatchEngine(Engine):
                 yield np.frombuffer(data, dtype=np.float64).reshape(-1, d)
 
     def feature_blocks(self) -> Iterator[np.ndarray]:
-        blocks = min(_READ_BLOCKS, max(1, self.batch_rows // BLOCK_ROWS))
-        for part in self._spilled(BLOCK_ROWS * blocks):
+        for part in self.feature_runs():
             for start in range(0, len(part), BLOCK_ROWS):
                 yield part[start:start + BLOCK_ROWS]
+
+    def feature_runs(self) -> Iterator[np.ndarray]:
+        blocks = min(_READ_BLOCKS, max(1, self.batch_rows // BLOCK_ROWS))
+        yield from self._spilled(BLOCK_ROWS * blocks)
 
     def assign(self, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                observers: Sequence[Observer], progress: Progress | None = None) -> None:
@@ -138,8 +141,8 @@ class BatchEngine(Engine):
                     pending = np.concatenate([pending, next(features)])
                 X, pending = pending[:m], pending[m:]
                 valid = chunk.table if m == n else chunk.table.filter(pa.array(keep))
-                labels, squared = nearest(scaled(self.prepared(X), mean, scale), centers,
-                                          squared=True)
+                labels, squared = assign_rows(self.prepared(X), centers, mean, scale,
+                                              n_rows=self.n_valid)
                 batch = AssignedBatch(valid, chunk.rows[keep], self.filled(X), labels, squared)
                 if working is not None:
                     working.result()

@@ -12,21 +12,55 @@ size compute the same bits.
 
 Nearest centroid
 ----------------
-:func:`nearest` uses scikit-learn's arithmetic (``||c||² - 2 z·c``, argmin, one BLAS thread),
-so labels agree with what a pickled scikit-learn pipeline or :class:`custseg.Segmenter` predict
-for the same rows.
+:func:`nearest` uses scikit-learn's formula (``||c||² - 2 z·c``, argmin, first on ties), so
+labels agree with what a pickled scikit-learn pipeline or :class:`custseg.Segmenter` predict for
+the same rows. The dot products are added feature by feature, first feature first (not by BLAS,
+whose summation order depends on the library and CPU), so the compiled kernels of
+:mod:`custseg.engines.fused` reproduce every bit: large passes run there (:func:`fused_kernels`),
+small ones here, with the same results.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 #: Rows per block of the reproducible sums (see the module notes).
 BLOCK_ROWS = 1 << 16
+#: Passes over at least this many rows run in the compiled kernels (:func:`fused_kernels`);
+#: smaller ones do not repay importing Numba.
+FUSED_MIN_ROWS = 1 << 17
+#: Threads of the compiled kernels at most (blocks are independent; sums are added in order).
+FUSED_THREADS = 4
+
+
+def fused_kernels(n_rows: int) -> ModuleType | None:
+    """The compiled kernels (:mod:`custseg.engines.fused`) for a pass over ``n_rows`` rows, or
+    None: a small pass, or Numba missing (then :func:`nearest` computes the same bits)."""
+    if n_rows < FUSED_MIN_ROWS or os.environ.get("CUSTSEG_NO_JIT"):
+        return None
+    try:
+        from custseg.engines import fused
+    except ImportError:
+        return None
+    return fused
+
+
+def _threads(n_parts: int) -> int:
+    return max(1, min(FUSED_THREADS, len(os.sched_getaffinity(0)), n_parts))
+
+
+def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges covering ``0 .. n - 1``."""
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def single_blas() -> threadpool_limits:
@@ -53,16 +87,55 @@ def nearest(Z: np.ndarray, centers: np.ndarray, squared: bool = False
     >>> labels.tolist(), d2.round(2).tolist()
     ([0, 1], [0.01, 0.01])
     """
-    norms = np.einsum("ij,ij->i", centers, centers)
-    D = Z @ centers.T
-    D *= -2.0
-    D += norms
+    norms = center_norms(centers)
+    D = Z[:, :1] * centers[:, 0]
+    for j in range(1, Z.shape[1]):
+        D += Z[:, j:j + 1] * centers[:, j]
+    D = norms - 2.0 * D
     labels = np.argmin(D, axis=1)
     if not squared:
         return labels, None
-    distance = D[np.arange(len(Z)), labels] + np.einsum("ij,ij->i", Z, Z)
+    zz = Z[:, 0] * Z[:, 0]
+    for j in range(1, Z.shape[1]):
+        zz += Z[:, j] * Z[:, j]
+    distance = D[np.arange(len(Z)), labels] + zz
     np.maximum(distance, 0.0, out=distance)
     return labels, distance
+
+
+def center_norms(centers: np.ndarray) -> np.ndarray:
+    """``||c||²`` of each centroid (computed once, in NumPy, for both kernels)."""
+    return np.einsum("ij,ij->i", centers, centers)
+
+
+def assign_rows(X: np.ndarray, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid (int64) and squared scaled distance of every row of ``X`` (original
+    units): ``nearest(scaled(X, mean, scale), centers, squared=True)``, in the compiled kernel
+    (threads over ranges of rows) when the pass is large (``n_rows``, default ``len(X)``).
+
+    Examples
+    --------
+    >>> labels, d2 = assign_rows(np.array([[1.0], [9.0]]), np.array([[0.0], [1.0]]),
+    ...                          np.array([5.0]), np.array([4.0]))
+    >>> labels.tolist(), d2.tolist()
+    ([0, 1], [1.0, 0.0])
+    """
+    fused = fused_kernels(len(X) if n_rows is None else n_rows)
+    if fused is None or len(X) == 0:
+        with single_blas():
+            return nearest(scaled(X, mean, scale), centers, squared=True)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    labels = np.empty(len(X), dtype=np.int64)
+    squared = np.empty(len(X))
+    args = (np.asarray(mean, np.float64), np.asarray(scale, np.float64), centers,
+            center_norms(centers), labels, squared)
+    ranges = _ranges(len(X), _threads(len(X) // BLOCK_ROWS))
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for done in [pool.submit(fused.assign_rows, X, a, b, *args) for a, b in ranges]:
+            done.result()
+    return labels, squared
 
 
 def distances_to(Z: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -180,23 +253,63 @@ class PassAccumulator:
     """
 
     def __init__(self, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
-                 inertia: bool = True) -> None:
-        self.centers = np.asarray(centers, dtype=np.float64)
-        self.mean, self.scale, self.with_inertia = mean, scale, inertia
+                 inertia: bool = True, n_rows: int = 0) -> None:
+        self.centers = np.ascontiguousarray(centers, dtype=np.float64)
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.with_inertia = inertia
+        self.norms = center_norms(self.centers)
         k, d = self.centers.shape
         self.sums = np.zeros((k, d))
         self.counts = np.zeros(k, dtype=np.int64)
         self.inertia = 0.0
+        self.fused = fused_kernels(n_rows)
 
     def add(self, X: np.ndarray) -> None:
-        """Add one block of rows (original units)."""
+        """Add one block of rows (original units).
+
+        Within the block, a centroid's sums and the inertia are added row by row, in row order
+        (the compiled kernel does the same)."""
+        k = len(self.centers)
+        if self.fused is not None and len(X):
+            self.add_blocks(X)
+            return
         Z = scaled(X, self.mean, self.scale)
         labels, squared = nearest(Z, self.centers, squared=self.with_inertia)
-        k = len(self.centers)
         self.counts += np.bincount(labels, minlength=k)
         self.sums += group_sums(labels, Z, k)
-        if self.with_inertia:
-            self.inertia += float(squared.sum())
+        if self.with_inertia and len(squared):
+            self.inertia += float(np.cumsum(squared)[-1])  # row by row, as the kernel adds
+
+    def add_blocks(self, X: np.ndarray) -> None:
+        """Add consecutive blocks of rows at once (``len(X)`` a multiple of :data:`BLOCK_ROWS`
+        but for the last block of the pass): the same bits as :meth:`add` block by block, the
+        blocks spread over threads when compiled kernels are in use."""
+        if self.fused is None:
+            for start in range(0, len(X), BLOCK_ROWS):
+                self.add(X[start:start + BLOCK_ROWS])
+            return
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        k, d = self.centers.shape
+        n_blocks = -(-len(X) // BLOCK_ROWS)
+        sums = np.zeros((n_blocks, k, d))
+        counts = np.zeros((n_blocks, k), dtype=np.int64)
+        inertia = np.zeros(n_blocks)
+        args = (BLOCK_ROWS, self.mean, self.scale, self.centers, self.norms, self.with_inertia,
+                sums, counts, inertia)
+        ranges = _ranges(n_blocks, _threads(n_blocks))
+        if len(ranges) == 1:
+            self.fused.pass_blocks(X, 0, n_blocks, *args)
+        else:
+            with ThreadPoolExecutor(len(ranges)) as pool:
+                for done in [pool.submit(self.fused.pass_blocks, X, a, b, *args)
+                             for a, b in ranges]:
+                    done.result()
+        for b in range(n_blocks):  # block totals added in block order, as block by block
+            self.counts += counts[b]
+            self.sums += sums[b]
+            if self.with_inertia:
+                self.inertia += float(inertia[b])
 
     def totals(self) -> PassTotals:
         """The pass's totals."""

@@ -11,20 +11,21 @@ Memory: the table as Arrow holds it plus the features as float64.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
-from custseg.engines.kernels import BLOCK_ROWS, nearest, scaled, single_blas
+from custseg.engines.kernels import BLOCK_ROWS, assign_rows
 from custseg.engines.scan import Scan, Scanner, ScanSpec
 from custseg.io.chunks import Chunk, Source
 from custseg.io.formats import sequential_rows
 from custseg.progress import NullProgress, Progress
 
 #: Rows of the held table handed to the scan and to the observers at a time.
-SLICE_ROWS = 1 << 20
+SLICE_ROWS = 1 << 19
 
 
 class MemoryEngine(Engine):
@@ -88,28 +89,54 @@ class MemoryEngine(Engine):
         for start in range(0, len(self.values), BLOCK_ROWS):
             yield self.values[start:start + BLOCK_ROWS]
 
+    def feature_runs(self) -> Iterator[np.ndarray]:
+        if self.prep is None:
+            yield self.values
+            return
+        # Prepared run by run (the pass transforms what it is given): no copy of every row.
+        for start in range(0, len(self.values), SLICE_ROWS):
+            yield self.values[start:start + SLICE_ROWS]
+
     def assign(self, centers: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                observers: Sequence[Observer], progress: Progress | None = None) -> None:
         progress = progress or NullProgress()
         n = len(self.values)
-        labels = np.empty(n, dtype=np.int64)
-        squared = np.empty(n)
         self.passes += 1
         with progress.task(f"Assigning {n:,} customers", total=n, unit="rows") as advance:
-            with single_blas():
-                for start in range(0, n, BLOCK_ROWS):
-                    stop = min(n, start + BLOCK_ROWS)
-                    Z = scaled(self.prepared(self.values[start:stop]), mean, scale)
-                    labels[start:stop], squared[start:stop] = nearest(Z, centers, squared=True)
+            if self.prep is None:
+                labels, squared = assign_rows(self.values, centers, mean, scale)
+            else:  # prepared slice by slice: no transformed copy of every row at once
+                labels, squared = np.empty(n, dtype=np.int64), np.empty(n)
+                for start in range(0, n, SLICE_ROWS):
+                    end = min(n, start + SLICE_ROWS)
+                    labels[start:end], squared[start:end] = assign_rows(
+                        self.prepared(self.values[start:end]), centers, mean, scale, n_rows=n)
+            batches = []
             for start in range(0, n, SLICE_ROWS):
                 end = min(n, start + SLICE_ROWS)
                 table = None if self.table is None else self.table.slice(start, end - start)
-                batch = AssignedBatch(table, self.rows[start:end],
-                                      self.filled(self.values[start:end]), labels[start:end],
-                                      squared[start:end])
-                for observer in observers:
-                    observer.observe(batch)
-                advance(end - start)
+                batches.append(AssignedBatch(table, self.rows[start:end],
+                                             self.filled(self.values[start:end]),
+                                             labels[start:end], squared[start:end]))
+            if not observers:
+                advance(n)
+                return
+            # Observers are independent: each takes every batch, in row order, in its own thread
+            # (Arrow and NumPy release the GIL), the last one in this thread, showing progress.
+            *others, last = observers
+            with ThreadPoolExecutor(max(1, len(others)),
+                                    thread_name_prefix="custseg-observers") as pool:
+                running = [pool.submit(_observe_all, observer, batches) for observer in others]
+                for batch in batches:
+                    last.observe(batch)
+                    advance(len(batch))
+                for done in running:
+                    done.result()
+
+
+def _observe_all(observer: Observer, batches: Sequence[AssignedBatch]) -> None:
+    for batch in batches:
+        observer.observe(batch)
 
 
 def _slices(chunk: Chunk) -> list[Chunk]:

@@ -10,13 +10,14 @@ table is a single batch), which
 - keeps the features' ranges, the seeded uniform sample (:mod:`custseg.engines.sample`) and what
   the profile needs to know about every other column (:mod:`custseg.engines.columns`);
 - notes whether some valid text cell needs quotes in a CSV, so the clustered file is written
-  in one quoting style however it is batched.
+  in one quoting style however it is batched, and whether any may start like a formula.
 
 :meth:`Scan.check` then applies the checks every run needs before it can choose K.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +114,9 @@ class Scanner:
         self.low: np.ndarray | None = None
         self.high: np.ndarray | None = None
         self.text_needs_quotes = False
+        self.text_formulas = False
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
+        self._learning: Future | None = None
 
     def feed(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """Fold in the next batch.
@@ -136,23 +140,46 @@ class Scanner:
         valid = chunk.table if keep.all() else chunk.table.filter(pa.array(keep))
         if len(values):
             self.n_valid += len(values)
-            self._moments.feed(values)
-            if self._log_moments is not None:
-                self._log_moments.feed(values)
-            if self.spec.missing == "impute":
-                self.missing += np.isnan(values).sum(axis=0)
-            low, high = np.fmin.reduce(values, axis=0), np.fmax.reduce(values, axis=0)
-            self.low = low if self.low is None else np.minimum(self.low, low)
-            self.high = high if self.high is None else np.maximum(self.high, high)
-            self.reservoir.offer(chunk.rows[keep], values, valid)
-            for name, column in self.columns.items():
-                column.update(valid.column(name))
-            if not self.text_needs_quotes and text_flags(valid)[1]:
-                self.text_needs_quotes = any_structural(valid)
+            # What the rest of the run needs to know about the valid rows is learned by a helper
+            # thread, batch by batch in order, while this one validates the next batch.
+            self._wait()
+            self._learning = self._helper.submit(self._learn, chunk.rows[keep], values, valid)
         return keep, values, valid
+
+    def _learn(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+        self._moments.feed(values)
+        if self._log_moments is not None:
+            self._log_moments.feed(values)
+        # Missing cells (kept with --missing impute) are NaN: counted, and left out of the ranges.
+        impute = self.spec.missing == "impute"
+        if impute:
+            self.missing += np.isnan(values).sum(axis=0)
+        smallest, largest = (np.fmin, np.fmax) if impute else (np.minimum, np.maximum)
+        # Column by column: a reduction over the rows of an (n, d) array is many times slower.
+        low = np.array([smallest.reduce(values[:, j]) for j in range(values.shape[1])])
+        high = np.array([largest.reduce(values[:, j]) for j in range(values.shape[1])])
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
+        self.reservoir.offer(rows, values, valid)
+        for name, column in self.columns.items():
+            column.update(valid.column(name))
+        if not (self.text_needs_quotes and self.text_formulas):
+            formula, structural = text_flags(valid)
+            self.text_formulas = self.text_formulas or formula
+            if not self.text_needs_quotes and structural:
+                self.text_needs_quotes = any_structural(valid)
+
+    def _wait(self) -> None:
+        if self._learning is not None:
+            done, self._learning = self._learning, None
+            done.result()
 
     def finish(self, columns: list[str]) -> Scan:
         """What the pass learned (call after the last batch)."""
+        try:
+            self._wait()
+        finally:
+            self._helper.shutdown()
         self._moments.flush()
         if self._log_moments is not None:
             self._log_moments.flush()
@@ -171,7 +198,8 @@ class Scanner:
             high=self.high if self.high is not None else np.full(d, np.nan),
             sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes,
             log_scaler=self.log_scaler if self.n_valid else None,
-            missing=tuple(int(m) for m in self.missing))
+            missing=tuple(int(m) for m in self.missing),
+            text_formulas=self.text_formulas)
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,6 +236,9 @@ class Scan:
         Mean and variance of ``log1p`` of the features (with ``spec.log_moments``).
     missing : tuple of int
         Valid rows whose feature cell was missing, per feature (``--missing impute``).
+    text_formulas : bool
+        Some valid text cell may start like a spreadsheet formula (False: no cell does, and the
+        writers need not look again).
     """
 
     spec: ScanSpec
@@ -225,6 +256,7 @@ class Scan:
     text_needs_quotes: bool = False
     log_scaler: StandardScaler | None = None
     missing: tuple[int, ...] = ()
+    text_formulas: bool = True
 
     @property
     def n_rejected(self) -> int:

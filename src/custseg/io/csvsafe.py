@@ -97,10 +97,9 @@ def any_structural(table: pa.Table) -> bool:
 #: Rows per Parquet row group.
 PARQUET_ROW_GROUP = 1 << 17
 
-_FORMULA_BYTES = np.zeros(256, dtype=bool)
-_FORMULA_BYTES[[ord(c) for c in "=+-@\t\r"]] = True
-_STRUCTURAL_BYTES = np.zeros(256, dtype=bool)
-_STRUCTURAL_BYTES[[ord(c) for c in '",\r\n']] = True
+_STRUCTURAL_CHARS = (b'"', b",", b"\r", b"\n")
+_FORMULA_CHARS_BYTES = tuple(c.encode() for c in "=+-@\t\r")
+_FORMULA_CODES = np.array([ord(c) for c in "=+-@\t\r"], dtype=np.uint8)
 
 
 def text_flags(table: pa.Table) -> tuple[bool, bool]:
@@ -136,10 +135,14 @@ def text_flags(table: pa.Table) -> tuple[bool, bool]:
                 chunk.offset:chunk.offset + len(chunk) + 1]
             if data_buffer is None or offsets[-1] == offsets[0]:
                 continue
-            data = np.frombuffer(data_buffer, dtype=np.uint8)
-            starts = offsets[:-1][offsets[1:] > offsets[:-1]]
-            formula = formula or bool(_FORMULA_BYTES[data[starts]].any())
-            structural = structural or bool(_STRUCTURAL_BYTES[data[offsets[0]:offsets[-1]]].any())
+            # bytes.find is a memchr: most columns hold none of these bytes anywhere, and then
+            # no cell can start with one either.
+            text = data_buffer[int(offsets[0]):int(offsets[-1])].to_pybytes()
+            if not formula and any(ch in text for ch in _FORMULA_CHARS_BYTES):
+                data = np.frombuffer(data_buffer, dtype=np.uint8)
+                first = data[offsets[:-1][offsets[1:] > offsets[:-1]]]
+                formula = bool(np.isin(first, _FORMULA_CODES).any())
+            structural = structural or any(ch in text for ch in _STRUCTURAL_CHARS)
             if formula and structural:
                 return True, True
     return formula, structural

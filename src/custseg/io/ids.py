@@ -20,6 +20,7 @@ _PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,17})$"
 #: Largest integer id kept exactly (18 digits, as :data:`_PLAIN_INTEGER`); larger ones are hashed.
 _PLAIN_LIMIT = 10**18
 _HASHED = np.uint64(1 << 63)
+_POWERS_OF_TEN = np.array([0] + [10**p for p in range(1, 19)], dtype=np.int64)
 #: Sorted runs of remembered ids are merged while the result stays under this many ids.
 MERGE_LIMIT = 4_000_000
 #: Consecutive ids on consecutive rows are kept as a span when at least this many in a row.
@@ -59,6 +60,7 @@ class SeenIds:
         self.spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.row_dtype: type = np.uint32  # 12 bytes per id until rows pass 2**32
         self.merge_limit = MERGE_LIMIT if merge_limit is None else merge_limit
+        self.largest: np.uint64 | None = None  # the largest key remembered
 
     def __len__(self) -> int:
         in_spans = sum(int((hi - lo).sum()) + len(lo) for lo, hi, _ in self.spans)
@@ -90,9 +92,10 @@ class SeenIds:
         if len(keys) == 0:
             return out
         increasing = bool(np.all(keys[1:] > keys[:-1]))
-        if increasing and not self.runs and not self.spans:
-            # The first batch of an export with increasing ids: nothing can repeat.
+        if increasing and (self.largest is None or keys[0] > self.largest):
+            # Increasing ids, all above every id seen (the usual export): nothing can repeat.
             self._add(keys, rows.astype(np.int64, copy=False))
+            self.largest = keys[-1]
             return out
         if increasing:
             # Increasing ids (the usual export): already sorted and distinct, nothing to sort.
@@ -123,6 +126,8 @@ class SeenIds:
         out[order[duplicate]] = first[duplicate]
         new = earlier < 0
         self._add(unique_keys[new], unique_rows[new].astype(np.int64, copy=False))
+        top = unique_keys[-1]  # sorted (or increasing) keys: the largest is last
+        self.largest = top if self.largest is None else max(self.largest, top)
         return out
 
     def _add(self, keys: np.ndarray, rows: np.ndarray) -> None:
@@ -241,9 +246,7 @@ def _plain_integers(ids: pa.Array) -> np.ndarray | None:
         return None
     if numbers.min() < 0 or numbers.max() >= _PLAIN_LIMIT:
         return None
-    digits = np.ones(len(numbers), dtype=np.int32)
-    for power in range(1, 18):
-        digits += numbers >= 10**power
+    digits = np.searchsorted(_POWERS_OF_TEN, numbers, side="right")  # 1 for 0..9, 2 for 10..99
     lengths = pc.utf8_length(ids).to_numpy()
     if not np.array_equal(lengths, digits):
         return None

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from custseg.engines.kernels import distances_to, nearest, scaled, single_blas
+from custseg.engines.kernels import (
+    assign_rows,
+    distances_to,
+    fused_kernels,
+    nearest,
+    scaled,
+    single_blas,
+)
 from custseg.engines.prepare import FeaturePrep
 from custseg.modelfile.format import (
     CHECKSUM_KEY,
@@ -102,12 +109,20 @@ class SegmentModel(Scorer):
     def scale_features(self, X: np.ndarray) -> np.ndarray:
         """``X`` (features in model order) in the scaled space, with the stored preparation
         and scaler."""
-        return scaled(X if self.prepare is None else self.prepare.forward(X), self.mean, self.scale)
+        return scaled(self.prepared(X), self.mean, self.scale)
+
+    def prepared(self, X: np.ndarray) -> np.ndarray:
+        """``X`` filled and transformed as the scaler takes it (the stored preparation)."""
+        return X if self.prepare is None else self.prepare.forward(X)
 
     def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        Z = self.scale_features(X)
-        with single_blas():
-            index, _ = nearest(Z, self.centroids)
+        prepared = self.prepared(X)
+        Z = scaled(prepared, self.mean, self.scale)
+        if fused_kernels(len(X)) is not None:
+            index, _ = assign_rows(prepared, self.centroids, self.mean, self.scale)  # same labels
+        else:
+            with single_blas():
+                index, _ = nearest(Z, self.centroids)
         distance = distances_to(Z, self.centroids, index)
         if self.thresholds is None:
             return index, distance, np.zeros(len(index), dtype=bool)

@@ -11,6 +11,7 @@ depend on how the rows were batched.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,13 @@ from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
 from custseg.describe.naming import SegmentInfo
 from custseg.engines.base import AssignedBatch
 from custseg.engines.scan import Scan
-from custseg.io.csvsafe import TableWriter, any_structural, plain_header, safe_for_spreadsheets
+from custseg.io.csvsafe import (
+    TableWriter,
+    any_structural,
+    neutralise_formulas,
+    plain_header,
+    safe_for_spreadsheets,
+)
 from custseg.runfolder import SEGMENTS_DIR
 from custseg.segmentation.outliers import OutlierRule
 
@@ -51,10 +58,14 @@ class ClusteredWriter:
     outliers : (OutlierRule, callable) or None, default None
         With a rule and the scaler's ``transform``: an ``outlier`` column (1 or 0) after
         ``Segment`` (:mod:`custseg.segmentation.outliers`).
+    formulas : bool, default True
+        Whether some input cell may start like a formula (``Scan.text_formulas``); False: only
+        the segment names are made spreadsheet-safe, once.
     """
 
     def __init__(self, folder: Path, file_name: str, segments: Sequence[SegmentInfo],
-                 plain: bool, outliers: tuple[OutlierRule, Callable] | None = None) -> None:
+                 plain: bool, outliers: tuple[OutlierRule, Callable] | None = None,
+                 formulas: bool = True) -> None:
         suffix = Path(file_name).suffix
         self.paths = {"clustered": folder / file_name}
         self.paths.update({f"segment:{s.slug}": folder / SEGMENTS_DIR / f"{s.slug}{suffix}"
@@ -66,6 +77,11 @@ class ClusteredWriter:
         self.k = len(segments)
         self.plain = plain
         self.outliers = outliers
+        self.formulas = formulas
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="custseg-segment-lists")
+        self._segments_done: Future | None = None
+        if self.csv and not formulas:
+            self.names = neutralise_formulas(pa.table({"n": self.names})).column("n").combine_chunks()
 
     #: An engine writing natively writes :attr:`paths` itself (:mod:`custseg.engines.base`).
     native = "clustered_files"
@@ -80,9 +96,15 @@ class ClusteredWriter:
             rule, transform = self.outliers
             table = table.append_column(OUTLIER_COLUMN, pa.array(
                 rule.flag(transform(batch.values)).astype(np.int8)))
-        if self.csv:  # formulas made safe once, for the file and every list
+        if self.csv and self.formulas:  # formulas made safe once, for the file and every list
             table = safe_for_spreadsheets(table)
         self.writers[0].write(table, neutralised=True)
+        # The per-segment lists (a take and K more files) are written by a helper thread while
+        # the caller goes on (Arrow releases the GIL); each file is still written in row order.
+        self._wait()
+        self._segments_done = self._pool.submit(self._write_segments, table, labels)
+
+    def _write_segments(self, table: pa.Table, labels: np.ndarray) -> None:
         order = np.argsort(labels, kind="stable")
         by_segment = table.take(pa.array(order)) if self.k > 1 else table
         bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=self.k))])
@@ -91,8 +113,17 @@ class ClusteredWriter:
                 self.writers[1 + j].write(by_segment.slice(bounds[j], bounds[j + 1] - bounds[j]),
                                           neutralised=True)
 
+    def _wait(self) -> None:
+        if self._segments_done is not None:
+            done, self._segments_done = self._segments_done, None
+            done.result()
+
     def close(self) -> dict[str, Path]:
         """Finish the files; return them by name (``clustered``, ``segment:<slug>``)."""
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
         for writer in self.writers:
             writer.close()
         return {name: path for name, path in self.paths.items() if path.exists()}

@@ -199,7 +199,8 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         flagged = rule if engine.flags_outliers and sample_outliers.any() else None
         writer = ClusteredWriter(staging, name, segments, clustered_plain(scanned, segments),
                                  outliers=None if flagged is None else (flagged,
-                                                                        segmenter.scaler_.transform))
+                                                                        segmenter.scaler_.transform),
+                                 formulas=scanned.text_formulas)
         observers.append(writer)
     if table_writer is not None:
         table_writer.start(scanned.spec.id_column, segments)
