@@ -8,6 +8,8 @@ Sections (``--sections``, comma separated; default all but ``huge``):
 ``scale``     ``custseg run`` against ``../shared/baseline/seed_style.py`` and
               ``bench/plain_seed.py`` at 200 .. 10^7 rows, and custseg's stages
               (``bench/scale.py``; ``--quick`` re-checks the recorded ratios in a minute).
+``kernel``    one Lloyd pass over 10^7 x 2 values against the memory-bandwidth floor
+              (``bench/kernel.py``).
 ``predict``   ``custseg predict`` on 10^7 rows.
 ``huge``, ``history``, ``spark``  the out-of-core engine at 10^8 rows, the monthly view, the
               Spark engine (each its own module in ``bench/``).
@@ -59,6 +61,12 @@ def section_scale() -> str:
     return scale.section()
 
 
+def section_kernel() -> str:
+    import kernel
+
+    return kernel.section()
+
+
 def section_predict() -> str:
     import predict
 
@@ -96,9 +104,10 @@ def section_rfm() -> str:
 
 
 SECTIONS = {"quality": section_quality, "choose_k": section_choose_k, "scale": section_scale,
-            "predict": section_predict, "huge": section_huge, "history": section_history,
-            "spark": section_spark, "sql": section_sql, "rfm": section_rfm}
-DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "predict")
+            "kernel": section_kernel, "predict": section_predict, "huge": section_huge,
+            "history": section_history, "spark": section_spark, "sql": section_sql,
+            "rfm": section_rfm}
+DEFAULT_SECTIONS = ("quality", "choose_k", "scale", "kernel", "predict")
 _MARK = "<!-- section: {} -->"
 
 

@@ -161,7 +161,8 @@ def test_kill_9_of_a_real_run(tmp_path, runs, moment):
     proc.wait(timeout=60)
     assert reached or proc.returncode == 0, proc.stderr.read()
     assert digest(out) in (before, after)
-    if reached:
+    # The report is the last file staged: the commit may follow it within the polling interval.
+    if reached and (moment != "report staged" or digest(out) == before):
         assert digest(out) == before
         assert side_folder(out).exists()  # the killed run's staging, for the next one to clear
     done = _spawn(["run", "--k", "3", "-o", "out", "--quiet"], tmp_path)
