@@ -102,7 +102,7 @@ def feature_scatter(ax: Axes, x: np.ndarray, y: np.ndarray, x_name: str, y_name:
 
 def elbow(ax: Axes, ks: Sequence[int], inertias: Sequence[float], chosen_k: int | None = None,
           knee: int | None = None) -> Axes:
-    """Inertia against K, with the knee (``kneed``) and the chosen K marked."""
+    """Inertia against K, with the knee (Kneedle) and the chosen K marked."""
     ks = list(ks)
     ax.plot(ks, inertias, marker="o", color=PALETTE[0], label="Inertia")
     if knee is not None and knee in ks:

@@ -14,9 +14,10 @@ any structure?" does not change with ``--k-min``/``--k-max``); the data's best (
 silhouette must stand at least ``STRUCTURE_Z`` standard deviations above the references' best
 silhouettes.
 
-Elbow: the knee of the inertia curve found by ``kneed`` moves right as the curve gets longer, so
-the search window is narrowed as in the L-method's iterative refinement (Salvador & Chan 2004):
-the knee is looked for again on K = 1..max(2 x knee, ``ELBOW_MIN_WINDOW``) until it stays put.
+Elbow: the knee of the inertia curve found by Kneedle (as ``kneed`` finds it) moves right as the
+curve gets longer, so the search window is narrowed as in the L-method's iterative refinement
+(Salvador & Chan 2004): the knee is looked for again on K = 1..max(2 x knee,
+``ELBOW_MIN_WINDOW``) until it stays put.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
+from custseg.segmentation.knee import kneedle
 from custseg.segmentation.metrics import simplified_silhouette
 from custseg.segmentation.swap import assign
 
@@ -184,21 +186,18 @@ def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) ->
 
 
 def knee_of(ks: list[int], inertias: list[float]) -> int | None:
-    """The knee of a decreasing convex inertia curve (``kneed``), or ``None``."""
-    from kneed import KneeLocator
-
+    """The knee of a decreasing convex inertia curve (Kneedle, as ``kneed`` finds it: see
+    :mod:`custseg.segmentation.knee`), or ``None``."""
     if len(ks) < 3:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        knee = KneeLocator(ks, inertias, curve="convex", direction="decreasing").knee
+    knee = kneedle(ks, inertias)
     return None if knee is None else int(knee)
 
 
 def refined_knee(ks: list[int], inertias: list[float]) -> int | None:
     """The knee of the inertia curve, the window narrowed until the knee stays put.
 
-    ``kneed`` on K = 1..80 finds a knee further right than on K = 1..10 for the same data; as in
+    Kneedle on K = 1..80 finds a knee further right than on K = 1..10 for the same data; as in
     the L-method (Salvador & Chan 2004), the knee is looked for again on K up to
     max(2 x knee, ``ELBOW_MIN_WINDOW``) until that window no longer shrinks.
 

@@ -6,7 +6,7 @@ swap) and scores it with five criteria:
 ========================  =============================================  ==================
 criterion                 what it measures                               its pick
 ========================  =============================================  ==================
-elbow                     inertia against K; knee located by ``kneed``   the knee
+elbow                     inertia against K; knee located by Kneedle     the knee
 silhouette                how much closer customers are to their own     highest
                           segment than to the next (sampled)
 Calinski-Harabasz         between- vs within-segment dispersion          highest
