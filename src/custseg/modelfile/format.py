@@ -92,6 +92,16 @@ MIN_FORMAT_VERSION = 1
 THRESHOLD_QUANTILE = 0.99
 #: Model files are a few kilobytes; refuse anything big enough to be something else.
 MAX_MODEL_BYTES = 64 * 2**20
+#: Limits of a model file's content: anything beyond is not a model a run writes (a run's K and
+#: features are a handful; a lineage's segment ids stay small).
+MAX_SEGMENTS = 10_000
+MAX_FEATURES = 10_000
+MAX_SEGMENT_ID = 2**31 - 1
+MAX_TEXT = 1_000
+MAX_DEPTH = 32
+#: A centroid farther than this from the mean, in standard deviations, is not one a run computed
+#: (and its squared distances would overflow to infinity).
+MAX_SCALED = 1e9
 #: Extensions of pickles (the seed's ``.pkl``, joblib dumps).
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 #: Columns ``custseg predict`` adds besides ``Cluster`` and ``Segment``.
