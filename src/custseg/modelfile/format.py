@@ -41,7 +41,10 @@ Safety
 Loading reads JSON and checks it; it never unpickles, imports or evaluates anything. A file that
 is not JSON (a pickle renamed to ``.custseg.json``, a truncated or binary file), that has the
 wrong ``format`` marker, a value edited after it was written (checksum mismatch), or a value of
-the wrong shape is refused with :class:`~custseg.exceptions.ModelFileError`. The checksum
+the wrong shape is refused with :class:`~custseg.exceptions.ModelFileError`. Since anyone can
+recompute the checksum, every field is also checked for type and range before use: nesting,
+K, feature counts, segment ids, text lengths and slugs within the limits below, numbers finite,
+no scale so small (for its mean) that every distance would be infinite. The checksum
 detects corruption and hand edits; it is not a signature (anyone can recompute it), and it does
 not need to be: nothing in the file can make custseg run code.
 
