@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from custseg.exceptions import ConfigError, OutputError
+from custseg.exceptions import ConfigError, InputFileError, OutputError
 from custseg.tracking.history import (
     HISTORY_FILE,
     TABLE_COLUMNS,
@@ -147,3 +148,77 @@ def test_history_table_for_printing(runs):
     assert table.iloc[1].drop(["run", "date"]).isna().all()
     assert history_table([]).columns.tolist() == list(TABLE_COLUMNS)
 
+
+
+# --------------------------------------------------------------------------- crafted history files
+
+GOOD = {"run": "2024-01", "date": "2024-01-31T08:00:00Z", "k": 1, "rows": {"input": 3},
+        "input": {"name": "jan.csv", "sha256": "ab"}, "segments": [{"id": 0, "name": "A", "size": 3}]}
+
+
+@pytest.mark.parametrize(("line", "note"), [
+    ("[1, 2, 3]", "a JSON list, not an object"),
+    ("42", "a JSON int, not an object"),
+    ('"text"', "a JSON str, not an object"),
+    ('{"run": ["2024-02"]}', "'run' is list, not str"),
+    ('{"run": "r", "k": "five"}', "'k' is str, not a whole number"),
+    ('{"run": "r", "k": 2.5}', "'k' is float, not a whole number"),
+    ('{"run": "r", "k": true}', "'k' is bool, not a whole number"),
+    ('{"run": "r", "k": 100000000000000000000000}', "'k' is not a count (a whole number from 0 to 2**63 - 1)"),
+    ('{"run": "r", "rows": [1]}', "'rows' is list, not dict"),
+    ('{"run": "r", "rows": {"input": "x"}}', "a row count in 'rows' is not a whole number"),
+    ('{"run": "r", "input": {"sha256": 5}}', "'input' name or sha256 is not text"),
+    ('{"run": "r", "segments": {"a": 1}}', "'segments' is dict, not list"),
+    ('{"run": "r", "segments": [{"id": [1], "name": {}, "size": "big"}]}', "a segment is not {id, name, size}"),
+    ('{"run": "r", "date": 5}', "'date' is int, not str"),
+])
+def test_wrong_shaped_lines_are_skipped_with_a_note(tmp_path, line, note):
+    (tmp_path / HISTORY_FILE).write_text(json.dumps(GOOD) + "\n" + line + "\n", encoding="utf-8")
+    notes: list[str] = []
+    assert read_history(tmp_path, notes=notes) == [GOOD]
+    assert notes == [f"Skipped line 2 of {tmp_path / HISTORY_FILE}: not a run record ({note})."]
+    history_table(read_history(tmp_path))  # what `custseg history` prints
+
+
+def _symlink(path: Path) -> None:
+    target = path.parent / "elsewhere.jsonl"
+    target.write_text(json.dumps(GOOD) + "\n", encoding="utf-8")
+    path.symlink_to(target)
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (_symlink, "it is a symbolic link, which custseg does not follow"),
+    (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a regular file"),
+    (lambda p: p.mkdir(), "it is a folder, not a regular file"),
+    (lambda p: p.symlink_to("/dev/zero"), "it is a symbolic link"),
+])
+def test_history_that_is_not_a_regular_file_is_refused_without_hanging(tmp_path, make, message):
+    path = tmp_path / HISTORY_FILE
+    make(path)
+    with pytest.raises(InputFileError, match=re.escape(message)):
+        read_history(tmp_path)
+    with pytest.raises(OutputError, match=re.escape(message)):
+        record_run(tmp_path, GOOD)
+    target = tmp_path / "elsewhere.jsonl"
+    assert not target.exists() or target.read_text(encoding="utf-8").count("\n") == 1  # not appended
+
+
+@pytest.mark.parametrize(("line", "code"), [("[1]", 0), ('{"run": "r", "k": 1e400}', 0)])
+def test_history_command_skips_wrong_lines_instead_of_exit_70(tmp_path, line, code):
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+    (tmp_path / HISTORY_FILE).write_text(json.dumps(GOOD) + "\n" + line + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["history", str(tmp_path)])
+    assert result.exit_code == code, result.output
+    assert "Skipped line 2" in result.output
+
+
+def test_history_command_refuses_a_fifo_with_exit_3(tmp_path):
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+    os.mkfifo(tmp_path / HISTORY_FILE)
+    result = CliRunner().invoke(app, ["history", str(tmp_path)])
+    assert result.exit_code == 3
+    assert "it is a FIFO (named pipe), not a regular file" in result.output

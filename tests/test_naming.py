@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -141,12 +142,52 @@ def test_names_that_do_not_fit_the_run_are_refused(tmp_path, text, message):
     (".json", "{", "is not valid JSON"),
     (".yaml", "- a list", "must map segments to names"),
     (".yaml", "0: {colour: red}", "must be a name or a mapping"),
+    (".yaml", "0: {name: VIPs, description: [a, b]}", "description of entry '0' must be text, not list"),
+    (".yaml", "0: {name: ''}", "name of entry '0' is empty"),
+    (".yaml", f"0: {'x' * 201}", "has 201 characters; at most 200 are allowed"),
+    (".yaml", "0: &a VIPs\n1: *a", "anchors (&name, *name) are not allowed"),
+    (".json", '{"0": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
 ])
 def test_broken_names_files_give_one_clear_error(tmp_path, suffix, text, message):
     path = tmp_path / f"names{suffix}"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_overrides(path)
+
+
+def test_billion_laughs_names_file_exits_2_fast(tmp_path):
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+    from tests.test_yamlsafe import BILLION_LAUGHS
+    names = tmp_path / "names.yaml"
+    names.write_text('"0":\n  name: VIPs\n  description:\n'
+                     + "".join(f"    - {line.split(': ', 1)[1]}\n" for line in BILLION_LAUGHS.splitlines()),
+                     encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", "--names", str(names), "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 2
+    assert "YAML anchors (&name, *name) are not allowed (line 4, column 7)" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("names", "files"), [
+    ('0: "VIP!"\n1: "VIP?"\n', {"vip", "vip-2"}),
+    ('0: "客户一"\n1: "客户二"\n', {"segment", "segment-2"}),
+])
+def test_names_that_slug_alike_get_distinct_segment_files(tmp_path, names, files):
+    path = tmp_path / "names.yaml"
+    path.write_text(names, encoding="utf-8")
+    result = segment(RunConfig(names=path))
+    assert {s.slug for s in result.segments[:2]} == files
+    assert len({s.slug for s in result.segments}) == len(result.segments)
+
+
+def test_a_long_name_gets_a_short_slug(tmp_path):
+    path = tmp_path / "names.yaml"
+    path.write_text(f"0: {'Loyal ' * 33}\n", encoding="utf-8")
+    (first, *_) = segment(RunConfig(names=path)).segments
+    assert len(first.slug) <= 80
+    assert first.name == ("Loyal " * 33).strip()
 
 
 def test_missing_names_file_fails_before_any_work(tmp_path):

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from custseg.exceptions import ConfigError
 from custseg.io.columns import canonical_name
+from custseg.io.yamlsafe import parse_data, read_option_text
 
 LEVEL_NAMES = ("Low", "Average", "High")
 #: Pseudo-role: the condition holds when any feature has the level.
@@ -75,19 +74,16 @@ def load_action_table(path: str | Path | None = None) -> ActionTable:
         text = resources.files("custseg.describe").joinpath("actions.yaml").read_text(encoding="utf-8")
         where = "custseg/describe/actions.yaml"
     else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"Cannot read action table {path}: {exc.strerror}.") from None
+        text = read_option_text(Path(path), "action table", "action table")
         where = str(path)
+    data = parse_data(text, Path(where), "action table") or {}
     try:
-        data = yaml.safe_load(text) or {}
         roles = {str(role): tuple(str(c) for c in columns)
                  for role, columns in (data.get("roles") or {}).items()}
         rules = tuple(ActionRule({str(k): str(v) for k, v in (rule.get("when") or {}).items()},
                                  str(rule["action"]), str(rule.get("rationale", "")))
                       for rule in data["rules"])
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"Action table {where} is not valid ({type(exc).__name__}): each rule "
                           "needs 'when' (role: level) and 'action'.") from None
     for rule in rules:

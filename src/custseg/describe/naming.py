@@ -24,21 +24,24 @@ Users override names, descriptions and actions with ``--names FILE`` (see :func:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from custseg.describe.actions import ActionTable, load_action_table
+from custseg.describe.slugs import distinct_slugs, slugify
 from custseg.exceptions import ConfigError
 from custseg.io.columns import canonical_name
+from custseg.io.yamlsafe import parse_data, read_option_text
 
 SEPARATOR = " · "
 MAX_NAME_FEATURES = 3
+#: Longest segment name a ``--names`` file may give, and longest description, action, rationale.
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 1_000
 #: Short words for known columns (canonical names); others use their name without units.
 FEATURE_WORDS = {
     "Annual Income (k$)": "income",
@@ -103,17 +106,6 @@ class SegmentInfo:
                 "generated_name": self.generated_name, "description": self.description,
                 "action": self.action, "rationale": self.rationale, "levels": dict(self.levels),
                 "positions": {k: round(v, 4) for k, v in self.positions.items()}}
-
-
-def slugify(text: str) -> str:
-    """Lower-case, hyphenated, file-name-safe form of ``text``.
-
-    Examples
-    --------
-    >>> slugify("High income · Low spending")
-    'high-income-low-spending'
-    """
-    return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-") or "segment"
 
 
 def feature_word(name: str) -> str:
@@ -231,31 +223,39 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, str]]:
     """Read a ``--names`` file: segment -> name, or segment -> {name, description, action, rationale}.
 
     Segments are keyed by id (``0``), generated name or slug. YAML or JSON (by extension;
-    YAML also reads JSON).
+    YAML also reads JSON). The file is data: YAML anchors and aliases are refused before anything
+    is expanded (:mod:`custseg.io.yamlsafe`), every value must be text (or a number), names
+    at most :data:`MAX_NAME_CHARS` characters and other texts :data:`MAX_TEXT_CHARS`.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"Cannot read names file {path}: {exc.strerror or exc}. "
-                          "Check the --names path.") from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"Names file {path} is not valid {path.suffix.lstrip('.').upper() or 'YAML'}: "
-                          f"{first}.") from None
+    text = read_option_text(path, "names file", "--names")
+    data = parse_data(text, path, "names file", as_json=path.suffix.lower() == ".json")
     if not isinstance(data, Mapping):
         raise ConfigError(f"Names file {path} must map segments to names, e.g. '0: VIPs'.")
     out: dict[str, dict[str, str]] = {}
     allowed = {"name", "description", "action", "rationale"}
     for key, value in data.items():
         entry = {"name": value} if isinstance(value, str) else value
-        if not isinstance(entry, Mapping) or not set(entry) <= allowed:
-            raise ConfigError(f"Names file {path}: entry {key!r} must be a name or a mapping "
-                              f"with keys {', '.join(sorted(allowed))}.")
-        out[str(key)] = {k: str(v) for k, v in entry.items()}
+        if not isinstance(key, str | int) or isinstance(key, bool) or not isinstance(entry, Mapping) \
+                or not set(entry) <= allowed:
+            raise ConfigError(f"Names file {path}: entry {str(key)[:80]!r} must be a name or a "
+                              f"mapping with keys {', '.join(sorted(allowed))}.")
+        out[str(key)] = {k: _override_text(path, key, k, v) for k, v in entry.items()}
     return out
+
+
+def _override_text(path: Path, key: object, field_name: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"Names file {path}: {field_name} of entry {str(key)!r} must be text, "
+                          f"not {type(value).__name__}.")
+    text = str(value).strip()
+    limit = MAX_NAME_CHARS if field_name == "name" else MAX_TEXT_CHARS
+    if len(text) > limit:
+        raise ConfigError(f"Names file {path}: {field_name} of entry {str(key)!r} has {len(text)} "
+                          f"characters; at most {limit} are allowed.")
+    if field_name == "name" and not text:
+        raise ConfigError(f"Names file {path}: name of entry {str(key)!r} is empty.")
+    return text
 
 
 def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequence[str],
@@ -307,14 +307,15 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
         over = keys.get(i, {})
         final = over.get("name", carried[ids[i]])
         infos.append(SegmentInfo(
-            cluster=ids[i], name=final, slug=slugify(final),
+            cluster=ids[i], name=final, slug="",
             description=over.get("description", describe(pos[i], medians[i], features)),
             action=over.get("action", rule.action),
             rationale=over.get("rationale", rule.rationale if "action" not in over else "Set by the user."),
             levels=levels, positions={f: float(pos[i, j]) for j, f in enumerate(features)},
             generated_name=name))
     _check_distinct(infos)
-    return tuple(infos)
+    slugs = distinct_slugs([info.name for info in infos])
+    return tuple(replace(info, slug=slug) for info, slug in zip(infos, slugs, strict=True))
 
 
 def _override_keys(overrides: Mapping[str, Mapping[str, str]], generated: list[str],
@@ -338,12 +339,13 @@ def _override_keys(overrides: Mapping[str, Mapping[str, str]], generated: list[s
 
 
 def _check_distinct(infos: Sequence[SegmentInfo]) -> None:
-    slugs: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for info in infos:
-        if info.slug in slugs:
-            raise ConfigError(f"--names: segments {slugs[info.slug]!r} and {info.name!r} would have the "
+        key = " ".join(info.name.split()).casefold()
+        if key in seen:
+            raise ConfigError(f"--names: segments {seen[key]!r} and {info.name!r} would have the "
                               "same name; give each segment a distinct name.")
-        slugs[info.slug] = info.name
+        seen[key] = info.name
 
 
 def carry_names(ids: Mapping[int, int], previous_names: Mapping[int, str], generated: Sequence[str]

@@ -11,4 +11,5 @@
   all-or-nothing output folder.
 - :mod:`~custseg.io.outlock`, :mod:`~custseg.io.publish`, :mod:`~custseg.io.writefail`: one
   command at a time per output, the atomic swap that publishes it, a full disk in plain words.
+- :mod:`~custseg.io.yamlsafe`: small option files (``--names``) as plain data: no YAML aliases.
 """

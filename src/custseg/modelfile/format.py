@@ -41,7 +41,10 @@ Safety
 Loading reads JSON and checks it; it never unpickles, imports or evaluates anything. A file that
 is not JSON (a pickle renamed to ``.custseg.json``, a truncated or binary file), that has the
 wrong ``format`` marker, a value edited after it was written (checksum mismatch), or a value of
-the wrong shape is refused with :class:`~custseg.exceptions.ModelFileError`. The checksum
+the wrong shape is refused with :class:`~custseg.exceptions.ModelFileError`. Since anyone can
+recompute the checksum, every field is also checked for type and range before use: nesting,
+K, feature counts, segment ids, text lengths and slugs within the limits below, numbers finite,
+no scale so small (for its mean) that every distance would be infinite. The checksum
 detects corruption and hand edits; it is not a signature (anyone can recompute it), and it does
 not need to be: nothing in the file can make custseg run code.
 
@@ -92,6 +95,16 @@ MIN_FORMAT_VERSION = 1
 THRESHOLD_QUANTILE = 0.99
 #: Model files are a few kilobytes; refuse anything big enough to be something else.
 MAX_MODEL_BYTES = 64 * 2**20
+#: Limits of a model file's content: anything beyond is not a model a run writes (a run's K and
+#: features are a handful; a lineage's segment ids stay small).
+MAX_SEGMENTS = 10_000
+MAX_FEATURES = 10_000
+MAX_SEGMENT_ID = 2**31 - 1
+MAX_TEXT = 1_000
+MAX_DEPTH = 32
+#: A centroid farther than this from the mean, in standard deviations, is not one a run computed
+#: (and its squared distances would overflow to infinity).
+MAX_SCALED = 1e9
 #: Extensions of pickles (the seed's ``.pkl``, joblib dumps).
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 #: Columns ``custseg predict`` adds besides ``Cluster`` and ``Segment``.

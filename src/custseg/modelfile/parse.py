@@ -14,12 +14,19 @@ from typing import Any, NoReturn
 import numpy as np
 
 from custseg import __version__
+from custseg.describe.slugs import is_slug
 from custseg.engines.prepare import FeaturePrep
 from custseg.exceptions import ModelFileError
 from custseg.modelfile.format import (
     CHECKSUM_KEY,
     FORMAT_MARKER,
     FORMAT_VERSION,
+    MAX_DEPTH,
+    MAX_FEATURES,
+    MAX_SCALED,
+    MAX_SEGMENT_ID,
+    MAX_SEGMENTS,
+    MAX_TEXT,
     MIN_FORMAT_VERSION,
     MODEL_FILE,
     PICKLE_PROTOCOL_MARK,
@@ -85,6 +92,9 @@ def _parse(data: bytes, name: str, current: int, oldest: int,
     except (ValueError, RecursionError) as exc:
         raise ModelFileError(f"Model file {name} is not a valid custseg model file ({exc}). "
                              f"{REFIT_HINT}") from None
+    if _depth(document) > MAX_DEPTH:
+        raise ModelFileError(f"Model file {name} is not a valid custseg model file (nested deeper "
+                             f"than {MAX_DEPTH} levels). {REFIT_HINT}")
     if not isinstance(document, dict) or document.get("format") != FORMAT_MARKER:
         found = document.get("format") if isinstance(document, dict) else None
         marker = f"format {found!r}" if found is not None else "no format marker"
@@ -127,6 +137,18 @@ def _parse(data: bytes, name: str, current: int, oldest: int,
     return document
 
 
+def _depth(document: object) -> int:
+    """How deeply ``document`` nests lists and objects, counted without recursion."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     out: dict = {}
     for key, value in pairs:
@@ -143,45 +165,57 @@ def _no_constants(token: str) -> float:
 def model_from_document(document: Mapping[str, Any], name: str = "model file") -> SegmentModel:
     """Build a :class:`SegmentModel` from a parsed, checked document, validating every field.
 
+    Every field is checked for type and range before use: at most :data:`MAX_FEATURES` features
+    and :data:`MAX_SEGMENTS` segments, segment ids from 0 to :data:`MAX_SEGMENT_ID`, texts of
+    at most :data:`MAX_TEXT` characters, slugs safe as file names, finite numbers, a scale no
+    run would make so small that every distance is infinite.
+
     Raises
     ------
     ModelFileError
-        If a field is missing or of the wrong type or shape.
+        If a field is missing or of the wrong type, shape or range.
     """
     check = FieldChecker(name)
-    features = check.list_of(document, "features", dict, min_len=1)
+    features = check.list_of(document, "features", dict, min_len=1, max_len=MAX_FEATURES)
     feature_names = tuple(check.text(f, "name", f"features[{i}]") for i, f in enumerate(features))
     if len(set(feature_names)) != len(feature_names):
         check.fail("features: a feature is listed twice")
     f = len(features)
     input_columns = tuple(check.text(x, "input_column", f"features[{i}]")
                           for i, x in enumerate(features))
-    input_dtypes = tuple(str(x.get("input_dtype", "unknown")) for x in features)
+    input_dtypes = tuple(check.text(x, "input_dtype", f"features[{i}]", optional=True) or "unknown"
+                         for i, x in enumerate(features))
     id_info = check.mapping(document, "id_column")
     id_column = check.text(id_info, "name", "id_column", optional=True)
     id_input = check.text(id_info, "input_column", "id_column", optional=True)
     scaler = check.mapping(document, "scaler")
     if scaler.get("kind") != "standard":
-        check.fail(f"scaler.kind is {scaler.get('kind')!r}; this custseg knows 'standard'")
+        check.fail(f"scaler.kind is {str(scaler.get('kind'))[:40]!r}; this custseg knows 'standard'")
     mean = check.floats(scaler, "mean", f, "scaler")
     scale = check.floats(scaler, "scale", f, "scaler")
     if np.any(scale <= 0):
         check.fail("scaler.scale has a value <= 0")
+    # A run sets a scale this small to 1 (engines.scan): below it every distance is infinite.
+    if np.any(scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))):
+        check.fail("scaler.scale has a value too small for its mean (every distance would be "
+                   "infinite)")
     prepare = None
     if document.get("prepare") is not None:
         try:
             prepare = FeaturePrep.from_dict(document["prepare"], f)
         except ValueError as error:
             check.fail(str(error))
-    segments = check.list_of(document, "segments", dict, min_len=1)
+    segments = check.list_of(document, "segments", dict, min_len=1, max_len=MAX_SEGMENTS)
     k = len(segments)
     where = [f"segments[{j}]" for j in range(k)]
-    clusters = np.array([check.integer(s, "cluster", w) for s, w in zip(segments, where, strict=True)],
-                        dtype=np.int64)
+    clusters = np.array([check.integer(s, "cluster", w, 0, MAX_SEGMENT_ID)
+                         for s, w in zip(segments, where, strict=True)], dtype=np.int64)
     if len(set(clusters.tolist())) != k:
         check.fail("segments: a cluster id is listed twice")
     centroids = np.array([check.floats(s, "centroid_scaled", f, w)
                           for s, w in zip(segments, where, strict=True)])
+    if np.any(np.abs(centroids) > MAX_SCALED):
+        check.fail(f"a centroid_scaled value is beyond {MAX_SCALED:g} standard deviations")
     original = np.array([check.floats(s, "centroid", f, w) for s, w in zip(segments, where, strict=True)])
     raw_thresholds = [s.get("distance_threshold") for s in segments]
     if all(t is None for t in raw_thresholds):
@@ -191,10 +225,19 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
                                for s, w in zip(segments, where, strict=True)])
         if np.any(thresholds < 0):
             check.fail("a distance_threshold is negative")
-    distance = document.get("distance") or {}
-    quantile = distance.get("threshold_quantile", THRESHOLD_QUANTILE) if isinstance(distance, dict) \
-        else THRESHOLD_QUANTILE
+    names = tuple(check.text(s, "name", w) for s, w in zip(segments, where, strict=True))
+    slugs = tuple(check.slug(s, w) or f"segment-{c}"
+                  for s, w, c in zip(segments, where, clusters, strict=True))
+    if len(set(slugs)) != k:
+        check.fail("segments: a slug is listed twice")
+    distance = check.mapping(document, "distance", optional=True)
+    quantile = distance.get("threshold_quantile", THRESHOLD_QUANTILE)
+    if isinstance(quantile, bool) or not isinstance(quantile, int | float) or not 0 < quantile <= 1:
+        check.fail("distance.threshold_quantile must be a number above 0 and at most 1")
     seed = document.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+        check.fail("seed must be a whole number from 0 to 2**64 - 1")
+    created = document.get("created")
     return SegmentModel(
         features=feature_names,
         input_columns=input_columns,
@@ -203,17 +246,19 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
         id_input_column=id_input,
         mean=mean, scale=scale, centroids=centroids, centroids_original=original,
         clusters=clusters,
-        names=tuple(check.text(s, "name", w) for s, w in zip(segments, where, strict=True)),
-        slugs=tuple(str(s.get("slug") or f"segment-{c}") for s, c in zip(segments, clusters, strict=True)),
-        actions=tuple(str(s.get("action") or "") for s in segments),
-        sizes=np.array([int(s.get("size") or 0) for s in segments], dtype=np.int64),
+        names=names,
+        slugs=slugs,
+        actions=tuple(check.text(s, "action", w, optional=True, empty=True) or ""
+                      for s, w in zip(segments, where, strict=True)),
+        sizes=np.array([check.integer(s, "size", w, 0, 2**62, optional=True) or 0
+                        for s, w in zip(segments, where, strict=True)], dtype=np.int64),
         thresholds=thresholds,
-        threshold_quantile=float(quantile) if isinstance(quantile, int | float) else THRESHOLD_QUANTILE,
-        k_selection=dict(document.get("k_selection") or {}),
-        training_data=dict(document.get("training_data") or {}),
-        versions=dict(document.get("versions") or {}),
-        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        created=document.get("created") if isinstance(document.get("created"), str) else None,
+        threshold_quantile=float(quantile),
+        k_selection=check.mapping(document, "k_selection", optional=True),
+        training_data=check.mapping(document, "training_data", optional=True),
+        versions=check.mapping(document, "versions", optional=True),
+        seed=seed,
+        created=created if isinstance(created, str) else None,
         format_version=int(document["format_version"]),
         prepare=prepare,
     )
@@ -228,36 +273,58 @@ class FieldChecker:
     def fail(self, problem: str) -> NoReturn:
         raise ModelFileError(f"Model file {self.name} is invalid: {problem}. {REFIT_HINT}")
 
-    def mapping(self, parent: Mapping, key: str) -> dict:
+    def mapping(self, parent: Mapping, key: str, optional: bool = False) -> dict:
         value = parent.get(key)
+        if value is None and optional:
+            return {}
         if not isinstance(value, dict):
             self.fail(f"{key} is missing or not an object")
-        return value
+        return dict(value)
 
-    def list_of(self, parent: Mapping, key: str, kind: type, min_len: int = 0) -> list:
+    def list_of(self, parent: Mapping, key: str, kind: type, min_len: int = 0,
+                max_len: int | None = None) -> list:
         value = parent.get(key)
         if not isinstance(value, list) or len(value) < min_len or not all(
                 isinstance(v, kind) for v in value):
             self.fail(f"{key} is missing or not a list of {kind.__name__ if kind is not dict else 'objects'}")
+        if max_len is not None and len(value) > max_len:
+            self.fail(f"{key} lists {len(value)} entries; a custseg model has at most {max_len}")
         return value
 
-    def text(self, parent: Mapping, key: str, where: str, optional: bool = False) -> str | None:
+    def text(self, parent: Mapping, key: str, where: str, optional: bool = False,
+             empty: bool = False) -> str | None:
         value = parent.get(key)
         if value is None and optional:
             return None
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not (value or empty):
             self.fail(f"{where}.{key} is missing or not text")
+        if len(value) > MAX_TEXT:
+            self.fail(f"{where}.{key} is {len(value)} characters long; at most {MAX_TEXT} are allowed")
         return value
 
-    def integer(self, parent: Mapping, key: str, where: str) -> int:
+    def slug(self, parent: Mapping, where: str) -> str | None:
+        value = parent.get("slug")
+        if value is None or value == "":
+            return None
+        if not is_slug(value):
+            self.fail(f"{where}.slug is not a file-name-safe slug (lower-case letters, digits and "
+                      "hyphens)")
+        return value
+
+    def integer(self, parent: Mapping, key: str, where: str, low: int | None = None,
+                high: int | None = None, optional: bool = False) -> int | None:
         value = parent.get(key)
+        if value is None and optional:
+            return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(f"{where}.{key} is missing or not a whole number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.fail(f"{where}.{key} is {_short(value)}; it must be from {low} to {high}")
         return value
 
     def number(self, parent: Mapping, key: str, where: str) -> float:
         value = parent.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             self.fail(f"{where}.{key} is missing or not a finite number")
         return float(value)
 
@@ -266,7 +333,21 @@ class FieldChecker:
         if (not isinstance(value, list) or len(value) != n
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
             self.fail(f"{where}.{key} must be a list of {n} numbers (one per feature)")
-        array = np.array(value, dtype=np.float64)
-        if not np.all(np.isfinite(array)):
+        if not all(_finite(v) for v in value):
             self.fail(f"{where}.{key} has a value that is not finite")
-        return array
+        return np.array(value, dtype=np.float64)
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite float64 (a JSON integer too large for one is not)."""
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def _short(value: int) -> str:
+    """``value`` to quote in a message; a very long integer by its number of digits."""
+    if abs(value) < 10**30:
+        return str(value)
+    return f"{'minus ' if value < 0 else ''}a {len(str(abs(value)))}-digit number"

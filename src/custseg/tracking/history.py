@@ -19,12 +19,19 @@ UTF-8 JSON Lines, one object per line, keys sorted (:func:`run_record` builds on
 Records are only ever appended (one ``write`` of a whole line, then ``fsync``). A run killed while
 recording can leave an incomplete line; readers skip it and say so (:func:`read_history`), and the
 next record starts on a line of its own.
+
+The history file is data, never a command: it is opened without following a symbolic link
+(``O_NOFOLLOW``) and only when it is a regular file (a FIFO is refused, not waited on), and a
+line of valid JSON of the wrong shape (a list, a number, a field of the wrong type) is skipped
+with a note like an incomplete one (:func:`shape_problem`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,7 +169,7 @@ def record_run(history_dir: str | os.PathLike[str], record: Mapping[str, object]
     data = line.encode("utf-8") + b"\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0))
         try:
             size = os.fstat(fd).st_size
             if size and not _ends_with_newline(path, size):
@@ -171,10 +178,52 @@ def record_run(history_dir: str | os.PathLike[str], record: Mapping[str, object]
             os.fsync(fd)
         finally:
             os.close(fd)
+    except NotRegularFile as exc:
+        raise OutputError(f"Cannot record the run in {path}: {exc}. Remove it, and let custseg "
+                          "create the history file.") from None
     except OSError as exc:
         raise OutputError(f"Cannot record the run in {path}: {exc.strerror or exc}. "
                           "Check the folder's permissions.") from exc
     return path
+
+
+class NotRegularFile(OSError):
+    """The history path is a symbolic link, a FIFO, a device or a folder."""
+
+
+def open_regular(path: Path, flags: int) -> int:
+    """``os.open`` of a regular file only: symbolic links are not followed (``O_NOFOLLOW``) and a
+    FIFO is opened without waiting for a writer (``O_NONBLOCK``), then refused.
+
+    Raises
+    ------
+    NotRegularFile
+        ``path`` is a symbolic link or not a regular file.
+    OSError
+        It cannot be opened (``FileNotFoundError`` when it does not exist).
+    """
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR) or (exc.errno == errno.ENXIO and path.is_fifo()):
+            raise NotRegularFile(_kind(path)) from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFile(_kind(path))
+    return fd
+
+
+def _kind(path: Path) -> str:
+    if path.is_symlink():
+        return "it is a symbolic link, which custseg does not follow"
+    if path.is_fifo():
+        return "it is a FIFO (named pipe), not a regular file"
+    if path.is_dir():
+        return "it is a folder, not a regular file"
+    return "it is not a regular file (a device or socket)"
 
 
 def _ends_with_newline(path: Path, size: int) -> bool:
@@ -215,9 +264,12 @@ def read_history(history_dir: str | os.PathLike[str], *, notes: list[str] | None
     """
     path = history_path(history_dir)
     try:
-        raw = path.read_bytes()
+        with os.fdopen(open_regular(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return []
+    except NotRegularFile as exc:
+        raise InputFileError(f"Cannot read the run history {path}: {exc}.") from None
     except OSError as exc:
         raise InputFileError(f"Cannot read the run history {path}: {exc.strerror or exc}.") from exc
     records: list[dict] = []
@@ -226,14 +278,65 @@ def read_history(history_dir: str | os.PathLike[str], *, notes: list[str] | None
             continue
         try:
             record = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            record = None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            record = _JUNK
         if isinstance(record, dict):
+            problem = shape_problem(record)
+        elif record is not _JUNK:
+            problem = f"a JSON {type(record).__name__}, not an object"
+        else:
+            problem = None
+        if isinstance(record, dict) and problem is None:
             records.append(record)
+        elif notes is not None and problem is not None:
+            notes.append(f"Skipped line {number} of {path}: not a run record ({problem}).")
         elif notes is not None:
             notes.append(f"Skipped line {number} of {path}: not a complete run record "
                          "(a run was probably interrupted while recording it).")
     return records
+
+
+#: A line that is not JSON at all.
+_JUNK = object()
+#: Types of a record's fields (when present); ``None`` is allowed where listed.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "run": (str,), "date": (str, type(None)), "k": (int,), "format_version": (int,),
+    "model": (str, type(None)), "previous": (str, type(None)), "seed": (int, type(None)),
+    "rows": (dict,), "input": (dict,), "segments": (list,),
+}
+
+
+def shape_problem(record: Mapping[str, object]) -> str | None:
+    """What is wrong with the shape of a history record (valid JSON), or None.
+
+    Examples
+    --------
+    >>> shape_problem({"run": "2024-01", "k": 2}), shape_problem({"run": "a", "k": "two"})
+    (None, "'k' is str, not a whole number")
+    """
+    for key, kinds in _FIELD_TYPES.items():
+        if key not in record:
+            continue
+        value = record[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            what = "a whole number" if int in kinds else kinds[0].__name__
+            return f"{key!r} is {type(value).__name__}, not {what}"
+        if isinstance(value, int) and not _whole(value):
+            return f"{key!r} is not a count (a whole number from 0 to 2**63 - 1)"
+    rows, source = record.get("rows", {}), record.get("input", {})
+    if not all(_whole(v) for v in rows.values()):
+        return "a row count in 'rows' is not a whole number"
+    if not all(isinstance(source.get(k), str | None) for k in ("name", "sha256")):
+        return "'input' name or sha256 is not text"
+    for segment in record.get("segments", []):
+        if not isinstance(segment, dict) or not _whole(segment.get("id")) \
+                or not isinstance(segment.get("name"), str) or not _whole(segment.get("size")):
+            return "a segment is not {id, name, size}"
+    return None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def _get(record: Mapping[str, object], *keys: str) -> object:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,7 @@ from custseg.exceptions import CustsegError, InputFileError
 from custseg.io.numbers import parse_numbers
 from custseg.io.sources import open_source
 from custseg.modelfile import SegmentModel, load_model
+from custseg.modelfile.format import MAX_SEGMENT_ID
 from custseg.runfolder import CLUSTERED_SUFFIX, MODEL_FILE, SUMMARY_FILE
 from custseg.tracking.matching import segment_radii
 from custseg.tracking.migration import PreviousCustomers, customer_keys
@@ -163,20 +164,30 @@ def _read_customers(clustered: Path, model: SegmentModel, callbacks: Sequence[Cu
     if missing:
         raise InputFileError(f"column {missing[0]!r} is missing")
     keys, labels = [], []
+    known = np.asarray(model.clusters, dtype=np.float64)
+    counted = 0
     reservoir = Reservoir(sample_rows, SAMPLE_SEED)
     for chunk in source.chunks(READ_ROWS, columns=list(dict.fromkeys(columns))):
         table = chunk.table
         values = np.column_stack([parse_numbers(table.column(c))[0] for c in model.input_columns])
         segments = parse_numbers(table.column(CLUSTER_COLUMN))[0]
-        if not np.isfinite(segments).all():
-            raise InputFileError(f"a {CLUSTER_COLUMN} value is not a segment id")
+        bad = ~np.isin(segments, known)
+        if bad.any():
+            raise InputFileError(f"row {int(chunk.rows[np.argmax(bad)])}: {CLUSTER_COLUMN} "
+                                 f"{_cell(table.column(CLUSTER_COLUMN), int(np.argmax(bad)))} is not "
+                                 f"one of the run's segment ids ({_ids_text(known)})")
         segments = segments.astype(np.int64)
+        counted += len(segments)
         ids = table.column(id_column) if id_column else None
         keys.append(customer_keys(ids, chunk.rows))
         labels.append(segments)
         reservoir.offer(chunk.rows, np.column_stack([values, segments]))
         for callback in callbacks:
             callback(ids, chunk.rows, segments, values)
+    expected = int(np.sum(model.sizes))
+    if expected and counted != expected:
+        raise InputFileError(f"it has {counted:,} customers but the run clustered {expected:,} "
+                             "(the file is truncated or was edited)")
     sample = reservoir.sample().values
     d = len(model.input_columns)
     customers = PreviousCustomers(np.concatenate(keys) if keys else np.empty(0, np.uint64),
@@ -187,23 +198,89 @@ def _read_customers(clustered: Path, model: SegmentModel, callbacks: Sequence[Cu
 
 
 def clustered_file(folder: Path) -> Path | None:
-    """The clustered customers file of a run folder (named in its ``segments.json``), or None."""
-    summary = folder / SUMMARY_FILE
-    if summary.is_file():
-        try:
-            name = json.loads(summary.read_text(encoding="utf-8")).get("files", {}).get("clustered")
-        except (json.JSONDecodeError, AttributeError, OSError):
-            name = None
-        if name and (folder / name).exists():  # a file, or a dataset folder (Spark)
-            return folder / name
+    """The clustered customers file of a run folder (named in its ``segments.json``), or None.
+
+    Raises
+    ------
+    InputFileError
+        When ``segments.json`` is damaged or names a file outside the run folder.
+    """
+    summary = read_summary(folder)
+    files = summary.get("files", {}) if summary is not None else {}
+    if not isinstance(files, dict):
+        raise InputFileError(f"{_summary_path(folder)} is damaged: 'files' is not an object. "
+                             "Restore the run folder, or run again.")
+    name = files.get("clustered")
+    if name is not None:
+        inside = _inside(folder, name)
+        if inside.exists():  # a file, or a dataset folder (Spark)
+            return inside
     found = sorted([*folder.glob(f"*{CLUSTERED_SUFFIX}.csv"),
                     *folder.glob(f"*{CLUSTERED_SUFFIX}.parquet")])
     return found[0] if found else None
 
 
-def _used_ids(folder: Path) -> tuple[int, ...]:
+def read_summary(folder: Path) -> dict | None:
+    """A run folder's ``segments.json`` as an object; None when the folder has none.
+
+    Raises
+    ------
+    InputFileError
+        When it is not UTF-8 JSON text holding an object.
+    """
+    path = _summary_path(folder)
     try:
-        data = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return ()
-    return tuple(int(i) for i in data.get("used_segment_ids", []))
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputFileError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    try:
+        summary = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        raise InputFileError(f"{path} is damaged ({why}). Restore the run folder, or run "
+                             "again.") from None
+    if not isinstance(summary, dict):
+        raise InputFileError(f"{path} is damaged (not a JSON object). Restore the run folder, "
+                             "or run again.")
+    return summary
+
+
+def _summary_path(folder: Path) -> Path:
+    return folder / SUMMARY_FILE
+
+
+def _inside(folder: Path, name: object) -> Path:
+    """``folder / name`` when ``name`` is a relative path that stays inside ``folder``."""
+    where = _summary_path(folder)
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise InputFileError(f"{where} is damaged: files.clustered is not a file name. Restore "
+                             "the run folder, or run again.")
+    relative = PurePath(name)
+    target = folder / relative
+    if relative.is_absolute() or ".." in relative.parts \
+            or not target.resolve().is_relative_to(folder.resolve()):
+        raise InputFileError(f"{where} names a clustered file outside the run folder ({name[:200]!r}); "
+                             "custseg reads only files inside it. Restore the run folder, or run again.")
+    return target
+
+
+def _used_ids(folder: Path) -> tuple[int, ...]:
+    summary = read_summary(folder) or {}
+    ids = summary.get("used_segment_ids", [])
+    if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i <= MAX_SEGMENT_ID for i in ids):
+        raise InputFileError(f"{_summary_path(folder)} is damaged: used_segment_ids must be a list "
+                             f"of segment ids (whole numbers from 0 to {MAX_SEGMENT_ID}). Restore "
+                             "the run folder, or run again.")
+    return tuple(ids)
+
+
+def _cell(column: pa.ChunkedArray, index: int) -> str:
+    return repr(str(column[index].as_py())[:40])
+
+
+def _ids_text(ids: np.ndarray) -> str:
+    shown = ", ".join(str(int(i)) for i in ids[:10])
+    return shown + (", ..." if len(ids) > 10 else "")
