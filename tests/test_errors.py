@@ -263,3 +263,21 @@ def test_unreadable_file(tmp_path):
     result = runner.invoke(app, ["run", str(path), "-q", "--out", str(tmp_path / "out")])
     assert result.exit_code == 3
     assert result.stderr.strip() == "Error: Cannot read locked.csv: permission denied. Check its permissions."
+
+
+@pytest.mark.parametrize("command", [["run"], ["choose-k"], ["predict", "--model", "{model}"]],
+                         ids=["run", "choose-k", "predict"])
+def test_standard_input_is_refused_in_one_line(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    if "predict" in command:
+        from tests.predict_support import run_folder
+
+        command = [*command[:2], str(run_folder(tmp_path / "model"))]
+    args = list(command)
+    result = runner.invoke(app, [*args, "-", "-q", *(["--out", "out"] if "predict" not in args else [])],
+                           input=HEADER + _rows(20))
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.strip() == ("Error: Reading customers from standard input ('-') is not "
+                                     "supported; save them to a file first and pass its path.")
+    assert not (tmp_path / "out").exists()

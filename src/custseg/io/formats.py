@@ -38,6 +38,9 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 SNIFF_LINE_CHARS = 64 * 1024
 _HASH_CHUNK = 4 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
+#: ``-`` as INPUT: the reader needs a file it can read twice (sniffing, then batches).
+STDIN_UNSUPPORTED = ("Reading customers from standard input ('-') is not supported; save them to a "
+                     "file first and pass its path.")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 
 def check_input_file(path: Path, fmt: str | None = None) -> str:
     """Raise unless ``path`` is an existing, non-empty file; return its format."""
+    if str(path) == "-":
+        raise InputFileError(STDIN_UNSUPPORTED)
     if not path.exists():
         raise InputFileError(f"Input file {path} does not exist. Check the path.")
     if path.is_dir():
