@@ -118,6 +118,11 @@ CASES = [
      "--memory-budget must be at least 64MB (got '1MB')."),
     ("bad --output-format", "mall.csv", HEADER + _rows(20), ["--output-format", "xlsx"], 2,
      "--output-format must be one of csv, parquet (got 'xlsx')."),
+    ("two columns match a feature", "amb.csv",
+     "CustomerID,Gender,Age,Income,Annual Income,Spending Score (1-100)\n" + "1,Male,20,15,15,39\n",
+     [], 4,
+     "Columns 'Income' and 'Annual Income' of amb.csv both match 'Annual Income (k$)'. Choose one "
+     "with --column-map, e.g. --column-map 'Income=Annual Income (k$)'."),
     ("only malformed records", "short.csv", HEADER + "1,Male,20\n2,Male\n", [], 4,
      "No valid rows left in short.csv: all 2 rows were rejected (most often: wrong number of "
      "fields). Fix those values, or choose other columns with --features."),
