@@ -160,3 +160,34 @@ def test_seed_script_does_what_custseg_run_does(tmp_path):
     seed_out = tmp_path / "segmentation_output"
     for name in ["mall_customers_clustered.csv", "kmeans_customer_segmentation_model.pkl"]:
         assert (seed_out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(("header", "args", "line", "recorded"), [
+    ("CustomerID,Gender,Age,income,score", [],
+     "Columns read under another name: 'income' as 'Annual Income (k$)' (alias), 'score' as "
+     "'Spending Score (1-100)' (alias); --column-map OLD=NEW chooses others.",
+     [("Annual Income (k$)", "income", "alias"), ("Spending Score (1-100)", "score", "alias")]),
+    ("CustomerID,Gender,Age,Revenue,Spending Score (1-100)", ["--column-map", "Revenue=Annual Income (k$)"],
+     "Columns read under another name: 'Revenue' as 'Annual Income (k$)' (column map); "
+     "--column-map OLD=NEW chooses others.",
+     [("Annual Income (k$)", "Revenue", "column map"),
+      ("Spending Score (1-100)", "Spending Score (1-100)", "name")]),
+    ("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)", [], None, None),
+], ids=["aliases", "column map", "names"])
+def test_columns_found_under_another_name_are_named(tmp_path, mall_path, header, args, line,
+                                                    recorded):
+    import json
+
+    rows = mall_path.read_text(encoding="utf-8").splitlines()[1:]
+    path = tmp_path / "shop.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--k", "5", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 0, result.output
+    named = [ln for ln in result.stdout.splitlines() if ln.startswith("Columns read")]
+    assert " ".join(result.stdout.split()).count(line or "Columns read") == (1 if line else 0)
+    assert len(named) == (1 if line else 0)
+    prep = json.loads((tmp_path / "o" / "segments.json").read_text())["preparation"]
+    if recorded is None:
+        assert "columns" not in prep
+    else:
+        assert [(c["feature"], c["column"], c["matched"]) for c in prep["columns"]] == recorded
