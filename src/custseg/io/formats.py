@@ -61,6 +61,8 @@ class SourceInfo:
         Fingerprint of the input bytes (of the table content for data frames).
     size_bytes : int
         Size of the input file (0 for data frames).
+    decimal : {".", ","} or None
+        The decimal mark the user chose (``--decimal``); None: from the delimiter.
     """
 
     name: str
@@ -70,11 +72,24 @@ class SourceInfo:
     delimiter: str | None
     sha256: str
     size_bytes: int
+    decimal: str | None = None
 
     @property
     def decimal_comma(self) -> bool:
-        """Whether ``12,5`` means 12.5 here (semicolon- and tab-separated European exports)."""
-        return self.delimiter in (";", "\t")
+        """Whether ``12,5`` means 12.5 here: ``--decimal ,``, or without ``--decimal`` a
+        semicolon- or tab-separated file (European exports)."""
+        return self.decimal == "," if self.decimal else self.delimiter in (";", "\t")
+
+    @property
+    def thousands(self) -> str | None:
+        """The mark that groups thousands (the other one once ``--decimal`` chose), or None."""
+        return {",": ".", ".": ","}.get(self.decimal or "")
+
+    @property
+    def grouping_unsettled(self) -> bool:
+        """Whether a ``1.234`` cell could be 1234 or 1.234 here: a decimal-comma file whose
+        decimal mark nobody chose."""
+        return self.decimal is None and self.decimal_comma
 
 
 @dataclass(frozen=True)
