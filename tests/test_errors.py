@@ -123,6 +123,19 @@ CASES = [
      [], 4,
      "Columns 'Income' and 'Annual Income' of amb.csv both match 'Annual Income (k$)'. Choose one "
      "with --column-map, e.g. --column-map 'Income=Annual Income (k$)'."),
+    ("thousands grouped by dots in a semicolon file", "euro.csv",
+     "CustomerID;Age;Annual Income (k$);Spending Score (1-100)\n"
+     + "".join(f"{i};30;{15 + i},5;{i}\n" for i in range(1, 12)) + "12;30;1.234;50\n13;30;1.500;60\n",
+     [], 4,
+     "euro.csv row 13 in column 'Annual Income (k$)' holds '1.234': in this semicolon-separated "
+     "file ',' marks decimals, so '.' may group thousands or mark decimals too. Say which: "
+     "--decimal , ('.' groups thousands: 1.234,5 is 1234.5) or --decimal . ('.' marks decimals, "
+     "',' groups thousands)."),
+    ("bad --decimal", "mall.csv", HEADER + _rows(20), ["--decimal", ";"], 2,
+     "--decimal must be '.' or ',' (got ';')."),
+    ("--sheet on a csv", "mall.csv", HEADER + _rows(20), ["--sheet", "Customers"], 2,
+     "--sheet names a sheet of an Excel workbook; mall.csv is read as csv. Leave --sheet out, or "
+     "name the workbook."),
     ("only malformed records", "short.csv", HEADER + "1,Male,20\n2,Male\n", [], 4,
      "No valid rows left in short.csv: all 2 rows were rejected (most often: wrong number of "
      "fields). Fix those values, or choose other columns with --features."),

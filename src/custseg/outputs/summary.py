@@ -87,6 +87,8 @@ def config_summary(config: RunConfig) -> dict:
         "on_invalid": config.on_invalid, "column_map": dict(config.column_map),
         "names": None if config.names is None else str(config.names),
         "previous": None if config.previous is None else str(config.previous),
+        **{key: value for key, value in (("sheet", config.sheet), ("decimal", config.decimal))
+           if value is not None},
     }
 
 
