@@ -160,3 +160,100 @@ def test_seed_script_does_what_custseg_run_does(tmp_path):
     seed_out = tmp_path / "segmentation_output"
     for name in ["mall_customers_clustered.csv", "kmeans_customer_segmentation_model.pkl"]:
         assert (seed_out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(("header", "args", "line", "recorded"), [
+    ("CustomerID,Gender,Age,income,score", [],
+     "Columns read under another name: 'income' as 'Annual Income (k$)' (alias), 'score' as "
+     "'Spending Score (1-100)' (alias); --column-map OLD=NEW chooses others.",
+     [("Annual Income (k$)", "income", "alias"), ("Spending Score (1-100)", "score", "alias")]),
+    ("CustomerID,Gender,Age,Revenue,Spending Score (1-100)", ["--column-map", "Revenue=Annual Income (k$)"],
+     "Columns read under another name: 'Revenue' as 'Annual Income (k$)' (column map); "
+     "--column-map OLD=NEW chooses others.",
+     [("Annual Income (k$)", "Revenue", "column map"),
+      ("Spending Score (1-100)", "Spending Score (1-100)", "name")]),
+    ("CustomerID,Gender,Age,Annual Income (k$),Spending Score (1-100)", [], None, None),
+], ids=["aliases", "column map", "names"])
+def test_columns_found_under_another_name_are_named(tmp_path, mall_path, header, args, line,
+                                                    recorded):
+    import json
+
+    rows = mall_path.read_text(encoding="utf-8").splitlines()[1:]
+    path = tmp_path / "shop.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--k", "5", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 0, result.output
+    named = [ln for ln in result.stdout.splitlines() if ln.startswith("Columns read")]
+    assert " ".join(result.stdout.split()).count(line or "Columns read") == (1 if line else 0)
+    assert len(named) == (1 if line else 0)
+    prep = json.loads((tmp_path / "o" / "segments.json").read_text())["preparation"]
+    if recorded is None:
+        assert "columns" not in prep
+    else:
+        assert [(c["feature"], c["column"], c["matched"]) for c in prep["columns"]] == recorded
+
+
+def _mall_rows(mall_path: Path) -> list[list[str]]:
+    return [line.split(",") for line in mall_path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_sheet_option_reads_the_customers_sheet(tmp_path, mall_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Cover"
+    book.active.append(["Customer export, March 2024"])
+    sheet = book.create_sheet("Customers")
+    for row in _mall_rows(mall_path):
+        sheet.append(row)
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    out = tmp_path / "o"
+    for command in (["run", "--k", "5"], ["choose-k", "--k-max", "3"]):
+        result = runner.invoke(app, [*command, str(path), "-q", "--out", str(out)])
+        assert result.exit_code == 4, result.output
+        assert result.stderr.strip() == (
+            "Error: The first sheet of export.xlsx, 'Cover', holds no customer table. Its sheets: "
+            "'Cover', 'Customers'. Choose the customers' sheet with --sheet NAME, e.g. --sheet "
+            "'Customers'.")
+    result = runner.invoke(app, ["run", str(path), "--sheet", "Customers", "--k", "5", "-q",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "200 read" not in result.stdout  # -q
+    scored = tmp_path / "scored.csv"
+    result = runner.invoke(app, ["predict", "--model", str(out), str(path), "--sheet", "Customers",
+                                 "-q", "--out", str(scored)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(scored)) == 200
+
+
+@pytest.mark.parametrize("engine", [["--engine", "memory"], ["--engine", "batches", "--batch-rows", "7"]],
+                         ids=["memory", "batches"])
+def test_decimal_option_reads_european_numbers_on_every_engine(tmp_path, mall_path, engine):
+    import json
+
+    rows = _mall_rows(mall_path)
+    lines = [";".join(rows[0])] + [
+        ";".join([r[0], r[1], r[2], f"{int(r[3]) * 1000 + 123:,}".replace(",", "."), f"{r[4]},5"])
+        for r in rows[1:]]
+    path = tmp_path / "euro.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(path), "--k", "5", "-q", "--out", str(tmp_path / "a"),
+                                 *engine])
+    assert result.exit_code == 4, result.output
+    assert "row 2 in column 'Annual Income (k$)' holds '15.123'" in result.stderr
+    result = runner.invoke(app, ["run", str(path), "--k", "5", "--decimal", ",", "-q",
+                                 "--out", str(tmp_path / "b"), *engine])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "b" / "segments.json").read_text())
+    profile = summary["all_customers"]["profile"]
+    assert profile["Annual Income (k$)"]["median"] == 61623.0  # the Mall's 61.5 thousands, + 123
+    assert profile["Spending Score (1-100)"]["median"] == 50.5
+    assert summary["run"]["config"]["decimal"] == ","
+    # The engines agree on every byte of the clustered file.
+    clustered = (tmp_path / "b" / "euro_clustered.csv").read_bytes()
+    reference = tmp_path / "ref"
+    result = runner.invoke(app, ["run", str(path), "--k", "5", "--decimal", ",", "-q",
+                                 "--out", str(reference), "--engine", "memory"])
+    assert result.exit_code == 0, result.output
+    assert (reference / "euro_clustered.csv").read_bytes() == clustered

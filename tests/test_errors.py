@@ -118,6 +118,24 @@ CASES = [
      "--memory-budget must be at least 64MB (got '1MB')."),
     ("bad --output-format", "mall.csv", HEADER + _rows(20), ["--output-format", "xlsx"], 2,
      "--output-format must be one of csv, parquet (got 'xlsx')."),
+    ("two columns match a feature", "amb.csv",
+     "CustomerID,Gender,Age,Income,Annual Income,Spending Score (1-100)\n" + "1,Male,20,15,15,39\n",
+     [], 4,
+     "Columns 'Income' and 'Annual Income' of amb.csv both match 'Annual Income (k$)'. Choose one "
+     "with --column-map, e.g. --column-map 'Income=Annual Income (k$)'."),
+    ("thousands grouped by dots in a semicolon file", "euro.csv",
+     "CustomerID;Age;Annual Income (k$);Spending Score (1-100)\n"
+     + "".join(f"{i};30;{15 + i},5;{i}\n" for i in range(1, 12)) + "12;30;1.234;50\n13;30;1.500;60\n",
+     [], 4,
+     "euro.csv row 13 in column 'Annual Income (k$)' holds '1.234': in this semicolon-separated "
+     "file ',' marks decimals, so '.' may group thousands or mark decimals too. Say which: "
+     "--decimal , ('.' groups thousands: 1.234,5 is 1234.5) or --decimal . ('.' marks decimals, "
+     "',' groups thousands)."),
+    ("bad --decimal", "mall.csv", HEADER + _rows(20), ["--decimal", ";"], 2,
+     "--decimal must be '.' or ',' (got ';')."),
+    ("--sheet on a csv", "mall.csv", HEADER + _rows(20), ["--sheet", "Customers"], 2,
+     "--sheet names a sheet of an Excel workbook; mall.csv is read as csv. Leave --sheet out, or "
+     "name the workbook."),
     ("only malformed records", "short.csv", HEADER + "1,Male,20\n2,Male\n", [], 4,
      "No valid rows left in short.csv: all 2 rows were rejected (most often: wrong number of "
      "fields). Fix those values, or choose other columns with --features."),
@@ -263,3 +281,21 @@ def test_unreadable_file(tmp_path):
     result = runner.invoke(app, ["run", str(path), "-q", "--out", str(tmp_path / "out")])
     assert result.exit_code == 3
     assert result.stderr.strip() == "Error: Cannot read locked.csv: permission denied. Check its permissions."
+
+
+@pytest.mark.parametrize("command", [["run"], ["choose-k"], ["predict", "--model", "{model}"]],
+                         ids=["run", "choose-k", "predict"])
+def test_standard_input_is_refused_in_one_line(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    if "predict" in command:
+        from tests.predict_support import run_folder
+
+        command = [*command[:2], str(run_folder(tmp_path / "model"))]
+    args = list(command)
+    result = runner.invoke(app, [*args, "-", "-q", *(["--out", "out"] if "predict" not in args else [])],
+                           input=HEADER + _rows(20))
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.strip() == ("Error: Reading customers from standard input ('-') is not "
+                                     "supported; save them to a file first and pass its path.")
+    assert not (tmp_path / "out").exists()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custseg.exceptions import ConfigError, InputFileError
+from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 from custseg.io.csvsource import CSV_BLOCK
 from custseg.io.formats import detect_format
 from custseg.io.rejects import REJECT_SCHEMA, as_frame
@@ -405,3 +405,43 @@ def test_a_header_cell_over_the_csv_field_limit_is_a_clear_error(tmp_path):
     path = write_csv_text(tmp_path / "c.csv", '"' + "x" * 200_000 + '",b\n1,2\n')
     with pytest.raises(InputFileError, match=r"^Cannot read the header of c.csv: .*check the first line"):
         open_source(path)
+
+
+def _workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+CUSTOMERS = [["CustomerID", "Annual Income (k$)"], [1, 15], [2, 16]]
+
+
+@pytest.mark.parametrize("cover", [[], [["Customer export, March 2024"], ["Prepared by CRM"]],
+                                   [["CustomerID", "Annual Income (k$)"]]],
+                         ids=["empty", "one column", "header only"])
+def test_excel_cover_sheet_names_the_sheets(tmp_path, cover):
+    path = _workbook(tmp_path / "book.xlsx", {"Cover": cover, "Customers": CUSTOMERS})
+    with pytest.raises(DataValidationError) as info:
+        open_source(path)
+    assert str(info.value) == (
+        "The first sheet of book.xlsx, 'Cover', holds no customer table. Its sheets: 'Cover', "
+        "'Customers'. Choose the customers' sheet with --sheet NAME, e.g. --sheet 'Customers'.")
+    table = open_source(path, sheet="Customers").read_all().table
+    assert table.column("Annual Income (k$)").to_pylist() == ["15", "16"]
+
+
+def test_excel_unknown_sheet_and_sheet_of_a_csv(tmp_path):
+    path = _workbook(tmp_path / "book.xlsx", {"Customers": CUSTOMERS})
+    with pytest.raises(ConfigError, match=r"book\.xlsx has no sheet 'Nope'\. Its sheets: 'Customers'"):
+        open_source(path, sheet="Nope")
+    assert open_source(path).read_all().table.num_rows == 2  # one sheet: read as before
+    csv = write_csv_text(tmp_path / "c.csv", "a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="--sheet names a sheet of an Excel workbook"):
+        open_source(csv, sheet="Customers")

@@ -15,7 +15,7 @@ from custseg.config import RunConfig
 from custseg.exceptions import DataValidationError
 from custseg.io.chunks import Chunk
 from custseg.io.columns import resolve_columns
-from custseg.io.numbers import parse_numbers
+from custseg.io.numbers import maybe_grouped, parse_numbers
 from custseg.io.rejects import NO_REJECTS, REJECT_SCHEMA, as_frame
 from custseg.io.sources import FrameSource, Source, open_source
 from custseg.io.validate import RowValidator
@@ -259,3 +259,62 @@ def test_parse_numbers_decimal_comma():
     values, codes = parse_numbers(pa.array(["1,5", "-2,25", "1,2,3", "NA"]), decimal_comma=True)
     np.testing.assert_array_equal(values, [1.5, -2.25, np.nan, np.nan])
     assert codes.tolist() == [0, 0, 2, 1]
+
+
+@pytest.mark.parametrize(("cells", "decimal_comma", "thousands", "values", "codes"), [
+    (["1.234.567,5", "1.234", "12,5", "7", "12.5", "1.23"], True, ".",
+     [1234567.5, 1234.0, 12.5, 7.0, np.nan, np.nan], [0, 0, 0, 0, 2, 2]),
+    (["1,234,567.5", "1,234", "12.5", "7", "12,5"], False, ",",
+     [1234567.5, 1234.0, 12.5, 7.0, np.nan], [0, 0, 0, 0, 2]),
+    (["15.123", "16.000"], True, ".", [15123.0, 16000.0], [0, 0]),  # the fast path too
+    (["15.123", "NA", ""], True, ".", [15123.0, np.nan, np.nan], [0, 1, 1]),
+])
+def test_parse_numbers_with_thousands(cells, decimal_comma, thousands, values, codes):
+    got_values, got_codes = parse_numbers(pa.array(cells), decimal_comma, thousands)
+    np.testing.assert_array_equal(got_values, values)
+    assert got_codes.tolist() == codes
+
+
+@pytest.mark.parametrize(("cells", "first"), [
+    (["12,5", "15.123"], 1), (["1.234.567"], 0), (["1.234,5"], 0), ([" -2.500 "], 0),
+    (["12.5", "0.125", "12,5", "1234", "01.02.2024", ""], None),
+])
+def test_maybe_grouped(cells, first):
+    assert maybe_grouped(pa.array(cells)) == first
+
+
+EURO = "CustomerID;Age;Annual Income (k$);Spending Score (1-100)\n1;20;12,5;40\n2;30;{income};50\n"
+
+
+@pytest.mark.parametrize(("income", "decimal", "expected"), [
+    ("15.123", None, "raise"),
+    ("1.234.567", None, "raise"),
+    ("15.5", None, 15.5),  # not a grouping: read as before
+    ("0.125", None, 0.125),
+    ("15.123", ",", 15123.0),
+    ("15.123", ".", 15.123),
+])
+def test_thousands_grouping_in_semicolon_files_is_said_not_guessed(tmp_path, income, decimal,
+                                                                   expected):
+    path = write_csv_text(tmp_path / "eu.csv", EURO.format(income=income))
+    source = open_source(path, decimal=decimal)
+    info = source.info()
+    validator = RowValidator(["Age", "Annual Income (k$)"], ["Age", "Annual Income (k$)"],
+                             "CustomerID", decimal_comma=info.decimal_comma,
+                             thousands=info.thousands,
+                             unsettled_in=info if info.grouping_unsettled else None)
+    chunk = source.read_all()
+    if expected == "raise":
+        with pytest.raises(DataValidationError) as error:
+            validator.check(chunk)
+        assert str(error.value).startswith(
+            f"eu.csv row 3 in column 'Annual Income (k$)' holds {income!r}: in this "
+            "semicolon-separated file ',' marks decimals, so '.' may group thousands")
+        assert "--decimal ," in str(error.value)
+        assert "--decimal ." in str(error.value)
+        return
+    keep, values, _ = validator.check(chunk)
+    assert keep[-1]
+    assert values[-1, 1] == expected
+    # '.' marking decimals makes '12,5' no number; ',' marking them keeps it.
+    assert keep[0] == (decimal != ".")

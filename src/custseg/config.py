@@ -77,6 +77,11 @@ class RunConfig:
         k-means++ initialisations per fit; the best one (lowest inertia) is kept.
     format : {"csv", "parquet", "excel"} or None, default None
         Input format; ``None`` means: from the file extension.
+    sheet : str or None, default None
+        The Excel workbook's sheet holding the customers (``--sheet``); ``None``: the first.
+    decimal : {".", ","} or None, default None
+        The numbers' decimal mark (``--decimal``); the other mark then groups thousands
+        (``1.234,5``). ``None``: ``,`` in semicolon- and tab-separated files, else ``.``.
     column_map : tuple of (str, str), default ()
         ``(name in file, name wanted)`` renames, as ``--column-map OLD=NEW``.
     on_invalid : {"reject", "fail"}, default "reject"
@@ -160,6 +165,8 @@ class RunConfig:
     id_column: str = DEFAULT_ID_COLUMN
     n_init: int = DEFAULT_N_INIT
     format: str | None = None
+    sheet: str | None = None
+    decimal: str | None = None
     column_map: tuple[tuple[str, str], ...] = ()
     on_invalid: str = "reject"
     names: Path | None = None
@@ -195,6 +202,10 @@ class RunConfig:
         if self.k != "auto" and self.k < 1:
             raise ConfigError(f"K must be at least 1 (got --k {self.k}).")
         check_k_range(self.k_min, self.k_max)
+        if self.decimal not in (None, ".", ","):
+            raise ConfigError(f"--decimal must be '.' or ',' (got {self.decimal!r}).")
+        if self.engine == "spark" and (self.sheet or self.decimal):
+            raise ConfigError("--sheet and --decimal are not supported with --engine spark.")
         if not 0 <= self.min_segment_share < 1:
             raise ConfigError(
                 f"--min-segment-share must be in [0, 1) (got {self.min_segment_share}).")

@@ -129,7 +129,7 @@ def rejects_path_for(out: str | Path) -> Path:
 
 
 def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | None = None, *,
-                 fmt: str | None = None,
+                 fmt: str | None = None, sheet: str | None = None, decimal: str | None = None,
                  column_map: Mapping[str, str] | Sequence[str] | Sequence[tuple[str, str]] = (),
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  progress: Progress | None = None, engine: str = "auto",
@@ -148,6 +148,10 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
         gets that default name inside it.
     fmt : {"csv", "parquet", "excel"}, optional
         Overrides the format the extension names.
+    sheet : str, optional
+        The Excel sheet to score (``--sheet``; default the first).
+    decimal : {".", ","}, optional
+        The numbers' decimal mark (``--decimal``); the other groups thousands.
     column_map : mapping or sequence, default ()
         ``{column in file: feature name}``, or ``["OLD=NEW", ...]`` as ``--column-map``.
     chunk_rows : int, default 250,000
@@ -189,11 +193,15 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1 (got {chunk_rows}).")
     mapping = parse_column_map(dict(column_map) if _is_pairs(column_map) else column_map)
+    if engine == "spark" and (sheet or decimal):
+        raise ConfigError("--sheet and --decimal are not supported with --engine spark.")
     if engine == "spark":
         return _predict_on_spark(model, input_path, out_path, fmt, mapping, progress,
                                  spark_master, tuple(spark_conf))
     input_path = Path(input_path)
-    source = open_source(input_path, fmt)
+    if decimal not in (None, ".", ","):
+        raise ConfigError(f"--decimal must be '.' or ',' (got {decimal!r}).")
+    source = open_source(input_path, fmt, sheet=sheet, decimal=decimal)
     out = _output_path(input_path, out_path)
     feature_cols, id_col = model.resolve_columns(source.columns, mapping, source.name)
     _check_out_writable(out)
@@ -312,8 +320,10 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
            lock: OutputLock) -> PredictResult:
     needed = list(dict.fromkeys(([id_col] if id_col else []) + feature_cols))
     prepare = getattr(model, "prepare", None)
+    info = source.info()
     validator = RowValidator(model.features, feature_cols, id_col,
-                             decimal_comma=source.delimiter in (";", "\t"),
+                             decimal_comma=info.decimal_comma, thousands=info.thousands,
+                             unsettled_in=info if info.grouping_unsettled else None,
                              allow_missing=False if prepare is None else np.isfinite(prepare.fill))
     scored = _Staged(out, lock)
     rejected = _Staged(rejects_path_for(out), lock)

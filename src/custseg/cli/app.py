@@ -151,6 +151,14 @@ IdOpt = Annotated[str | None, typer.Option(
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", help="Input format: csv, parquet or excel. [default: from the file extension]",
     show_default=False)]
+SheetOpt = Annotated[str | None, typer.Option(
+    "--sheet", metavar="NAME", help="Excel input: the sheet holding the customers. "
+    "[default: the first]", show_default=False)]
+DecimalOpt = Annotated[str | None, typer.Option(
+    "--decimal", metavar="MARK", help="The numbers' decimal mark, '.' or ','; the other mark then "
+    "groups thousands (--decimal , reads 1.234,5 as 1234.5). [default: ',' in semicolon- and "
+    "tab-separated files, else '.'; a ';' file with numbers such as 1.234 stops and asks]",
+    show_default=False)]
 ColumnMapOpt = Annotated[list[str] | None, typer.Option(
     "--column-map", metavar="OLD=NEW",
     help="Use the file's column OLD as NEW (repeatable), e.g. 'Income=Annual Income (k$)'.",

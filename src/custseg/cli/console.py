@@ -10,6 +10,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from custseg.io.columns import how_matched
 from custseg.segmentation.selection import CRITERIA, CRITERION_LABELS, KSelection
 
 SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
@@ -124,9 +125,16 @@ def distinctive(result: RunResult, position: int, row: pd.Series) -> str:
 
 
 def preparation_lines(result: RunResult) -> list[str]:
-    """What the run did to the features before clustering: transforms, imputed cells, and the
-    way out of rejecting rows for missing values."""
+    """What the run did to the features before clustering: columns found under another name,
+    transforms, imputed cells, and the way out of rejecting rows for missing values."""
     prep, lines = result.preparation, []
+    column_map = dict(result.config.column_map)
+    named = [f"{c!r} as {f!r} ({how})" for f, c in zip(result.features, result.feature_columns,
+                                                       strict=True)
+             if (how := how_matched(f, c, column_map)) != "name"]
+    if named:
+        lines.append(f"Columns read under another name: {', '.join(named)}; --column-map "
+                     "OLD=NEW chooses others.")
     if prep is not None:
         logged = [f for f, t in zip(result.features, prep.transforms, strict=True) if t != "none"]
         if logged:

@@ -11,9 +11,11 @@ from rich.table import Table
 
 from custseg.cli.app import (
     ColumnMapOpt,
+    DecimalOpt,
     FormatOpt,
     InputArg,
     QuietOpt,
+    SheetOpt,
     SparkConfOpt,
     SparkMasterOpt,
     TracebackOpt,
@@ -51,6 +53,8 @@ def predict(
         help="Allow a pickled scikit-learn model (.pkl). Loading a pickle runs any code in "
              "it: only for files you trust.")] = False,
     format: FormatOpt = None,
+    sheet: SheetOpt = None,
+    decimal: DecimalOpt = None,
     column_map: ColumnMapOpt = None,
     engine: Annotated[str, typer.Option(
         "--engine", help="'spark' scores on Apache Spark (the scored customers become a dataset "
@@ -69,7 +73,7 @@ def predict(
     scorer = load_scorer(model, trust_pickle, None if quiet else err_console)
     source = input if input is not None else mall_customers_path()
     with progress_for(quiet) as progress:
-        result = predict_file(scorer, source, out, fmt=format,
+        result = predict_file(scorer, source, out, fmt=format, sheet=sheet, decimal=decimal,
                               column_map=parse_column_map(column_map), progress=progress,
                               engine=engine, spark_master=spark_master,
                               spark_conf=parse_settings(spark_conf))

@@ -11,6 +11,7 @@ from custseg.cli import console
 from custseg.cli.app import (
     BatchRowsOpt,
     ColumnMapOpt,
+    DecimalOpt,
     EngineOpt,
     ExcludeOpt,
     FeaturesOpt,
@@ -35,6 +36,7 @@ from custseg.cli.app import (
     QuietOpt,
     ScalerOpt,
     SeedOpt,
+    SheetOpt,
     SparkConfOpt,
     SparkMasterOpt,
     TableOpt,
@@ -85,6 +87,8 @@ def run(
     seed: SeedOpt = DEFAULT_SEED,
     id_column: IdOpt = None,
     format: FormatOpt = None,
+    sheet: SheetOpt = None,
+    decimal: DecimalOpt = None,
     column_map: ColumnMapOpt = None,
     on_invalid: OnInvalidOpt = "reject",
     names: NamesOpt = None,
@@ -116,8 +120,9 @@ def run(
 
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid, names=names, previous=previous, engine=engine,
-                          memory_budget=memory_budget, output_format=output_format,
+                          sheet=sheet, decimal=decimal, on_invalid=on_invalid, names=names,
+                          previous=previous, engine=engine, memory_budget=memory_budget,
+                          output_format=output_format,
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
                           if_exists=if_exists, query=query, password_env=password_env,
@@ -148,6 +153,8 @@ def choose_k(
     seed: SeedOpt = DEFAULT_SEED,
     id_column: IdOpt = None,
     format: FormatOpt = None,
+    sheet: SheetOpt = None,
+    decimal: DecimalOpt = None,
     column_map: ColumnMapOpt = None,
     on_invalid: OnInvalidOpt = "reject",
     quiet: QuietOpt = False,
@@ -158,7 +165,8 @@ def choose_k(
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
-                          on_invalid=on_invalid, exclude=tuple(exclude or ()),
+                          sheet=sheet, decimal=decimal, on_invalid=on_invalid,
+                          exclude=tuple(exclude or ()),
                           transform=transform, missing=missing)
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)

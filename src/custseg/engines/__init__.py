@@ -48,7 +48,7 @@ def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | 
         return open_database(str(config.input), table=config.table, query=config.query,
                              password=config.password, password_env=config.password_env)
     path = config.input if config.input is not None else mall_customers_path()
-    return open_source(Path(path), config.format)
+    return open_source(Path(path), config.format, sheet=config.sheet, decimal=config.decimal)
 
 
 def estimated_memory(source: Source) -> int:

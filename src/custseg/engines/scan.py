@@ -101,6 +101,8 @@ class Scanner:
         self.rejects = rejects
         self.validator = RowValidator(spec.features, spec.feature_columns, spec.id_column,
                                       decimal_comma=source.decimal_comma,
+                                      thousands=source.thousands,
+                                      unsettled_in=source if source.grouping_unsettled else None,
                                       allow_missing=spec.missing == "impute")
         self.reservoir = Reservoir(spec.sample_rows, spec.seed)
         self.scaler = StandardScaler()

@@ -79,7 +79,8 @@ class FeatureChoice:
 
 
 def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
-                    exclude: Sequence[str] = (), decimal_comma: bool = False) -> FeatureChoice:
+                    exclude: Sequence[str] = (), decimal_comma: bool = False,
+                    thousands: str | None = None) -> FeatureChoice:
     """Choose the behaviour columns of ``table`` (see the module notes).
 
     Parameters
@@ -94,6 +95,8 @@ def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
         Columns never to choose (``--exclude``).
     decimal_comma : bool, default False
         Accept ``12,5`` as 12.5.
+    thousands : {".", ","} or None, default None
+        The mark grouping thousands (``--decimal`` chose the other).
 
     Returns
     -------
@@ -127,7 +130,7 @@ def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
         elif name in exclude:
             reason = "--exclude"
         else:
-            reason, values = _numeric_reason(name, table.column(name), decimal_comma)
+            reason, values = _numeric_reason(name, table.column(name), decimal_comma, thousands)
             if reason is None:
                 candidates[name] = values
         if reason is not None:
@@ -149,10 +152,10 @@ def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
                          table.num_rows)
 
 
-def _numeric_reason(name: str, column: pa.ChunkedArray, decimal_comma: bool
-                    ) -> tuple[str | None, np.ndarray]:
+def _numeric_reason(name: str, column: pa.ChunkedArray, decimal_comma: bool,
+                    thousands: str | None = None) -> tuple[str | None, np.ndarray]:
     """Why ``column`` is not a behaviour feature (None if it is), and its values."""
-    values, codes = numbers.parse_numbers(column, decimal_comma)
+    values, codes = numbers.parse_numbers(column, decimal_comma, thousands)
     present = codes == numbers.OK
     if np.any((codes != numbers.OK) & (codes != numbers.MISSING)) or not present.any():
         return "not numeric", values

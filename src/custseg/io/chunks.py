@@ -99,11 +99,13 @@ class FileSource(Source):
 
     path: Path
     sha256: str | None = None
+    #: The decimal mark the user chose (``--decimal``), or None: from the delimiter.
+    decimal: str | None = None
 
     def info(self) -> SourceInfo:
         if self.sha256 is None:
             self.sha256 = file_sha256(self.path)
         return SourceInfo(self.name, self.path, self.format, getattr(self, "encoding", None),
-                          self.delimiter, self.sha256, self.size_bytes)
+                          self.delimiter, self.sha256, self.size_bytes, self.decimal)
 
 

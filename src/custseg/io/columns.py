@@ -85,8 +85,24 @@ def resolve_column(
     wanted: str,
     present: Sequence[str],
     column_map: Mapping[str, str] | None = None,
+    source_name: str | None = None,
 ) -> str | None:
     """Return the column of ``present`` that holds ``wanted``, or ``None``.
+
+    The user's ``--column-map`` wins, then the exact name; otherwise every column whose name,
+    ignoring case and punctuation, is ``wanted`` or one of its aliases is a match, and two
+    matches are an error rather than a guess.
+
+    Parameters
+    ----------
+    source_name : str, optional
+        The input's name, for the error. Without it, two matches give ``None``, not an error
+        (for optional columns, such as the one that colours a figure).
+
+    Raises
+    ------
+    DataValidationError
+        Two or more columns match ``wanted`` (and ``source_name`` is given).
 
     Examples
     --------
@@ -96,6 +112,11 @@ def resolve_column(
     'annual_income_thousands'
     >>> resolve_column("X", ["Y"], {"Y": "X"})
     'Y'
+    >>> try:
+    ...     resolve_column("Annual Income (k$)", ["Income", "Annual Income"], source_name="a.csv")
+    ... except DataValidationError as exc:
+    ...     print(str(exc).split(". ")[0])
+    Columns 'Income' and 'Annual Income' of a.csv both match 'Annual Income (k$)'
     """
     column_map = column_map or {}
     for old, new in column_map.items():
@@ -103,18 +124,51 @@ def resolve_column(
             return old
     if wanted in present:
         return wanted
-    by_key: dict[str, list[str]] = {}
-    for column in present:
-        by_key.setdefault(normalise(column), []).append(column)
-    candidates = [wanted]
+    keys = {normalise(name) for name in _names_of(wanted)}
+    # A column the map sends to another name is not a candidate for this one.
+    found = [c for c in present if normalise(c) in keys and column_map.get(c, wanted) == wanted]
+    if len(found) > 1:
+        if source_name is None:
+            return None
+        raise ambiguous_column_error(wanted, found, source_name)
+    return found[0] if found else None
+
+
+def _names_of(wanted: str) -> list[str]:
+    """``wanted`` and its aliases."""
+    key = normalise(wanted)
+    names = [wanted]
     for group in ALIAS_GROUPS:
-        if any(normalise(alias) == normalise(wanted) for alias in group):
-            candidates += [alias for alias in group if alias != wanted]
-    for candidate in candidates:
-        found = by_key.get(normalise(candidate), [])
-        if len(found) == 1:
-            return found[0]
-    return None
+        if any(normalise(alias) == key for alias in group):
+            names += [alias for alias in group if alias != wanted]
+    return names
+
+
+def ambiguous_column_error(wanted: str, found: Sequence[str], source_name: str
+                           ) -> DataValidationError:
+    """The error for two or more columns that could each hold ``wanted``."""
+    quoted = [repr(c) for c in found]
+    listed = " and ".join([", ".join(quoted[:-1]), quoted[-1]])
+    return DataValidationError(
+        f"Columns {listed} of {source_name} {'both' if len(found) == 2 else 'all'} match "
+        f"{wanted!r}. Choose one with --column-map, e.g. --column-map '{found[0]}={wanted}'.")
+
+
+def how_matched(wanted: str, column: str, column_map: Mapping[str, str] | None = None) -> str:
+    """How the column ``column`` was found for ``wanted``: ``"name"`` (exactly),
+    ``"column map"`` (``--column-map``), ``"case and punctuation"`` (the same name written
+    otherwise) or ``"alias"``.
+
+    Examples
+    --------
+    >>> how_matched("Annual Income (k$)", "income"), how_matched("Age", "AGE")
+    ('alias', 'case and punctuation')
+    """
+    if (column_map or {}).get(column) == wanted:
+        return "column map"
+    if column == wanted:
+        return "name"
+    return "case and punctuation" if normalise(column) == normalise(wanted) else "alias"
 
 
 def missing_column_error(wanted: str, present: Sequence[str], source_name: str,
@@ -158,7 +212,7 @@ def resolve_columns(columns: Sequence[str], features: Sequence[str], id_column: 
     Raises
     ------
     DataValidationError
-        A feature (or a required id) column is missing.
+        A feature (or a required id) column is missing, or two columns match one.
     ConfigError
         Two features name the same column.
 
@@ -170,14 +224,14 @@ def resolve_columns(columns: Sequence[str], features: Sequence[str], id_column: 
     present = list(columns)
     feature_columns = []
     for wanted in features:
-        found = resolve_column(wanted, present, column_map)
+        found = resolve_column(wanted, present, column_map, source_name)
         if found is None:
             raise missing_column_error(wanted, present, source_name)
         feature_columns.append(found)
     dupes = {c for c in feature_columns if feature_columns.count(c) > 1}
     if dupes:
         raise ConfigError(f"Two features name the same column {sorted(dupes)[0]!r} of {source_name}.")
-    id_col = resolve_column(id_column, present, column_map) if id_column else None
+    id_col = resolve_column(id_column, present, column_map, source_name) if id_column else None
     if id_column and id_col is None and id_required:
         raise missing_column_error(id_column, present, source_name, option="--id-column")
     return feature_columns, id_col

@@ -38,6 +38,9 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 SNIFF_LINE_CHARS = 64 * 1024
 _HASH_CHUNK = 4 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
+#: ``-`` as INPUT: the reader needs a file it can read twice (sniffing, then batches).
+STDIN_UNSUPPORTED = ("Reading customers from standard input ('-') is not supported; save them to a "
+                     "file first and pass its path.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class SourceInfo:
         Fingerprint of the input bytes (of the table content for data frames).
     size_bytes : int
         Size of the input file (0 for data frames).
+    decimal : {".", ","} or None
+        The decimal mark the user chose (``--decimal``); None: from the delimiter.
     """
 
     name: str
@@ -67,11 +72,24 @@ class SourceInfo:
     delimiter: str | None
     sha256: str
     size_bytes: int
+    decimal: str | None = None
 
     @property
     def decimal_comma(self) -> bool:
-        """Whether ``12,5`` means 12.5 here (semicolon- and tab-separated European exports)."""
-        return self.delimiter in (";", "\t")
+        """Whether ``12,5`` means 12.5 here: ``--decimal ,``, or without ``--decimal`` a
+        semicolon- or tab-separated file (European exports)."""
+        return self.decimal == "," if self.decimal else self.delimiter in (";", "\t")
+
+    @property
+    def thousands(self) -> str | None:
+        """The mark that groups thousands (the other one once ``--decimal`` chose), or None."""
+        return {",": ".", ".": ","}.get(self.decimal or "")
+
+    @property
+    def grouping_unsettled(self) -> bool:
+        """Whether a ``1.234`` cell could be 1234 or 1.234 here: a decimal-comma file whose
+        decimal mark nobody chose."""
+        return self.decimal is None and self.decimal_comma
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,8 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 
 def check_input_file(path: Path, fmt: str | None = None) -> str:
     """Raise unless ``path`` is an existing, non-empty file; return its format."""
+    if str(path) == "-":
+        raise InputFileError(STDIN_UNSUPPORTED)
     if not path.exists():
         raise InputFileError(f"Input file {path} does not exist. Check the path.")
     if path.is_dir():

@@ -30,14 +30,19 @@ MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _DECIMAL_COMMA = r"^[+-]?\d+,\d+$"
 _INFINITY = r"^[+-]?(inf|infinity)$"
+#: Numbers grouped in thousands by ``.`` or ``,`` (the other mark, if any, marking decimals).
+_GROUPED = {".": r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$", ",": r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"}
+#: A cell that may be grouped in thousands by ``.`` in a file whose decimal mark is ``,``
+#: (``1.234``, ``1.234.567``, ``1.234,5``); ``0.125`` is no grouping.
+_MAYBE_DOT_GROUPED = r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$"
 
 #: Cell codes, in the order a row's reason is chosen within one column.
 OK, MISSING, NON_NUMERIC, INFINITE, OUT_OF_RANGE = 0, 1, 2, 3, 4
 TOO_LARGE = 5
 
 
-def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False,
+                  thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Parse a column to float64 and say, per cell, why it is not a usable number.
 
     Parameters
@@ -46,6 +51,9 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         Numeric or text cells.
     decimal_comma : bool, default False
         Accept ``12,5`` as 12.5 (semicolon- and tab-separated European exports).
+    thousands : {".", ","} or None, default None
+        The mark that groups thousands (``--decimal`` chose the other): ``1.234.567,5`` is
+        1234567.5 with ``"."``; any other cell holding that mark is not a number.
 
     Returns
     -------
@@ -60,6 +68,8 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     >>> v, c = parse_numbers(pa.array(["1", " 2.5", "", "abc", "inf", "NA", "-1e40"]))
     >>> v[:2].tolist(), c.tolist()
     ([1.0, 2.5], [0, 0, 1, 2, 3, 1, 5])
+    >>> parse_numbers(pa.array(["1.234.567,5", "12.5", "7"]), True, ".")[0].tolist()
+    [1234567.5, nan, 7.0]
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
@@ -67,10 +77,11 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         column = column.dictionary_decode()
     codes = np.zeros(len(column), dtype=np.uint8)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = column if thousands is None else _ungrouped(column, thousands)
         try:
-            numbers = pc.cast(column, pa.float64())  # fast path: every cell a plain number
+            numbers = pc.cast(text, pa.float64())  # fast path: every cell a plain number
         except pa.ArrowInvalid:
-            text = pc.utf8_trim_whitespace(column)
+            text = pc.utf8_trim_whitespace(text)
             try:
                 numbers = pc.cast(text, pa.float64())
             except pa.ArrowInvalid:
@@ -93,6 +104,37 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         values = values.copy()
     values[codes != OK] = np.nan
     return values, codes
+
+
+def _ungrouped(column: pa.Array, thousands: str) -> pa.Array:
+    """Cells with the thousands mark removed where it groups digits by three; a cell holding the
+    mark otherwise becomes text that is no number."""
+    text = pc.utf8_trim_whitespace(column)
+    grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED[thousands]), False)
+    stray = pc.and_(pc.fill_null(pc.match_substring(text, thousands), False), pc.invert(grouped))
+    text = pc.if_else(grouped, pc.replace_substring(text, thousands, ""), text)
+    return pc.if_else(stray, pa.scalar("not a number"), text)
+
+
+def maybe_grouped(column: pa.ChunkedArray | pa.Array) -> int | None:
+    """Index of the first cell that may be a number grouped in thousands by ``.`` (``1.234``,
+    ``1.234,5``), or None: in a file whose decimal mark is ``,`` such a cell is ambiguous.
+
+    Examples
+    --------
+    >>> maybe_grouped(pa.array(["12,5", "0.125", "15.123"])), maybe_grouped(pa.array(["12.5"]))
+    (2, None)
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    hits = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(column),
+                                                 _MAYBE_DOT_GROUPED), False)
+    first = pc.index(hits, True).as_py()
+    return None if first < 0 else first
 
 
 def _parse_messy_text(text: pa.Array, codes: np.ndarray, decimal_comma: bool) -> pa.Array:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from custseg.exceptions import InputFileError
+from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 from custseg.io.chunks import Chunk, FileSource, Source
 from custseg.io.csvsource import CsvSource
 from custseg.io.formats import (
@@ -37,7 +37,8 @@ __all__ = ["Chunk", "CsvSource", "DatasetSource", "ExcelSource", "FrameSource", 
            "open_source"]
 
 
-def open_source(path: Path, fmt: str | None = None) -> Source:
+def open_source(path: Path, fmt: str | None = None, *, sheet: str | None = None,
+                decimal: str | None = None) -> Source:
     """Check ``path`` and open it (header read, nothing else yet).
 
     Parameters
@@ -46,6 +47,10 @@ def open_source(path: Path, fmt: str | None = None) -> Source:
         Customer file: CSV, Parquet or Excel.
     fmt : {"csv", "parquet", "excel"} or None
         Overrides the format the extension names.
+    sheet : str or None
+        The Excel sheet to read (``--sheet``); None: the first.
+    decimal : {".", ","} or None
+        The decimal mark of numbers written as text (``--decimal``); None: from the delimiter.
 
     Raises
     ------
@@ -60,13 +65,20 @@ def open_source(path: Path, fmt: str | None = None) -> Source:
         if kind in ("parquet", "csv") and _has_part_files(path, kind):
             return DatasetSource(path, kind)
     kind = check_input_file(path, fmt)
+    if sheet is not None and kind != "excel":
+        raise ConfigError(f"--sheet names a sheet of an Excel workbook; {path.name} is read as "
+                          f"{kind}. Leave --sheet out, or name the workbook.")
     if kind == "csv" and is_whitespace_table(path):
-        return WhitespaceSource(path)
-    try:
-        return {"csv": CsvSource, "parquet": ParquetSource, "excel": ExcelSource}[kind](path)
-    except PermissionError as exc:
-        raise InputFileError(f"Cannot read {path.name}: permission denied. Check its permissions."
-                             ) from exc
+        source: FileSource = WhitespaceSource(path)
+    else:
+        try:
+            source = (ExcelSource(path, sheet) if kind == "excel" else
+                      {"csv": CsvSource, "parquet": ParquetSource}[kind](path))
+        except PermissionError as exc:
+            raise InputFileError(f"Cannot read {path.name}: permission denied. Check its "
+                                 "permissions.") from exc
+    source.decimal = decimal
+    return source
 
 
 def _has_part_files(folder: Path, kind: str) -> bool:
@@ -181,20 +193,36 @@ class _TableSource(Source):
 
 
 class ExcelSource(_TableSource, FileSource):
-    """The first sheet of an ``.xlsx`` workbook, cells as text (a sheet holds at most about a
-    million rows, so it is read whole)."""
+    """A sheet of an ``.xlsx`` workbook (the first, or ``sheet``), cells as text (a sheet holds
+    at most about a million rows, so it is read whole).
+
+    Without ``sheet``, a workbook whose first sheet holds no table (a cover sheet: empty, one
+    column, or no row under its header) while others exist is an error that lists the sheets.
+    """
 
     format = "excel"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sheet: str | None = None) -> None:
         self.path, self.name = path, path.name
         self.size_bytes = path.stat().st_size
         try:
-            frame = pd.read_excel(path, sheet_name=0, dtype=str, engine="openpyxl")
+            with pd.ExcelFile(path, engine="openpyxl") as book:
+                sheets = [str(name) for name in book.sheet_names]
+                if sheet is not None and sheet not in sheets:
+                    raise ConfigError(f"{path.name} has no sheet {sheet!r}. Its sheets: "
+                                      f"{_listed(sheets)}. Choose one with --sheet NAME.")
+                frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str)
+        except ConfigError:
+            raise
         except Exception as exc:  # openpyxl raises many unrelated types for a non-xlsx file
             raise InputFileError(
                 f"Cannot read {path.name} as an Excel workbook ({first_line(exc)}). "
                 "Save it as .xlsx, or export it as CSV.") from exc
+        if sheet is None and len(sheets) > 1 and (len(frame.columns) < 2 or frame.empty):
+            raise DataValidationError(
+                f"The first sheet of {path.name}, {sheets[0]!r}, holds no customer table. Its "
+                f"sheets: {_listed(sheets)}. Choose the customers' sheet with --sheet NAME, e.g. "
+                f"--sheet {sheets[1]!r}.")
         if frame.columns.empty:
             from custseg.io.formats import empty_file
 
@@ -207,6 +235,11 @@ class ExcelSource(_TableSource, FileSource):
         self.table = table.cast(pa.schema([pa.field(c, pa.string()) for c in header]))
         self.columns = header
         self.total_rows = self.table.num_rows
+
+
+def _listed(names: list[str]) -> str:
+    """Sheet names, quoted, comma-separated."""
+    return ", ".join(repr(n) for n in names)
 
 
 class FrameSource(_TableSource):

@@ -21,8 +21,9 @@ from custseg.exceptions import DataValidationError
 from custseg.io import numbers
 from custseg.io.chunks import Chunk
 from custseg.io.columns import canonical_name
+from custseg.io.formats import SourceInfo
 from custseg.io.ids import SeenIds, id_keys
-from custseg.io.numbers import parse_numbers, range_codes
+from custseg.io.numbers import maybe_grouped, parse_numbers, range_codes
 from custseg.io.rejects import REJECT_SCHEMA, Reason
 
 
@@ -62,6 +63,12 @@ class RowValidator:
         The id column, or None (rows are identified by number; no duplicate check).
     decimal_comma : bool, default False
         Accept ``12,5`` as 12.5 (semicolon- and tab-separated files).
+    thousands : {".", ","} or None, default None
+        The mark grouping thousands, once ``--decimal`` chose the other.
+    unsettled_in : SourceInfo, optional
+        The input, when ``,`` marks its decimals and nobody said what ``.`` does
+        (:attr:`SourceInfo.grouping_unsettled`): a feature cell such as ``1.234`` then stops the
+        check with :func:`grouping_error` rather than being read either way.
     allow_missing : bool or sequence of bool, default False
         A missing feature cell does not reject its row: its value is NaN (``--missing impute``);
         one flag for every feature, or one per feature.
@@ -86,11 +93,12 @@ class RowValidator:
 
     def __init__(self, features: Sequence[str], feature_columns: Sequence[str],
                  id_column: str | None, decimal_comma: bool = False,
-                 allow_missing: bool | Sequence[bool] = False) -> None:
+                 allow_missing: bool | Sequence[bool] = False, thousands: str | None = None,
+                 unsettled_in: SourceInfo | None = None) -> None:
         self.features = list(features)
         self.feature_columns = list(feature_columns)
         self.id_column = id_column
-        self.decimal_comma = decimal_comma
+        self.decimal_comma, self.thousands, self.unsettled_in = decimal_comma, thousands, unsettled_in
         self.allow_missing = np.broadcast_to(np.asarray(allow_missing, dtype=bool),
                                              (len(self.feature_columns),))
         self.checked = ([id_column] if id_column else []) + self.feature_columns
@@ -127,9 +135,12 @@ class RowValidator:
                 missing = np.asarray(pc.fill_null(pc.equal(key, ""), True))
             _record(reason_col, reason_code, missing, 0, numbers.MISSING)
             range_reasons.append(None)
+        if self.unsettled_in is not None:
+            self._check_grouping(table, rows)
         for j, (wanted, column) in enumerate(zip(self.features, self.feature_columns, strict=True)):
             check_feature_type(column, table.schema.field(column).type)
-            col_values, codes = parse_numbers(table.column(column), self.decimal_comma)
+            col_values, codes = parse_numbers(table.column(column), self.decimal_comma,
+                                              self.thousands)
             range_reasons.append(range_codes(col_values, codes, canonical_name(wanted)))
             values[:, j] = col_values
             failed = codes != numbers.OK
@@ -153,6 +164,16 @@ class RowValidator:
             rejects = both.take(pc.sort_indices(both, [("row", "ascending")]))
         keep = ~rejected
         return keep, values[keep], rejects
+
+    def _check_grouping(self, table: pa.Table, rows: np.ndarray) -> None:
+        """Stop at the batch's first feature cell that may be grouped in thousands (the first
+        row, then the first feature: the same cell whatever the batches)."""
+        hits = [(i, j) for j, column in enumerate(self.feature_columns)
+                if (i := maybe_grouped(table.column(column))) is not None]
+        if hits:
+            i, j = min(hits)
+            cell = str(table.column(self.feature_columns[j])[i].as_py()).strip()
+            raise grouping_error(self.unsettled_in, self.feature_columns[j], int(rows[i]), cell)
 
     def _rejects(self, table: pa.Table, rows: np.ndarray, rejected: np.ndarray,
                  reason_col: np.ndarray, reason_code: np.ndarray, first_row: np.ndarray,
@@ -197,6 +218,17 @@ class RowValidator:
             return "no rows"
         (column, reason), _ = max(self.problems.items(), key=lambda item: item[1])
         return f"{column!r}: {reason}" if column is not None else reason
+
+
+def grouping_error(source: SourceInfo, column: str, row: int, cell: str) -> DataValidationError:
+    """The error for a number that may be grouped in thousands by ``.`` where ``,`` marks
+    decimals: says what was seen and that ``--decimal`` decides."""
+    kind = {";": "semicolon", "\t": "tab"}.get(source.delimiter or "", repr(source.delimiter))
+    return DataValidationError(
+        f"{source.name} row {row} in column {column!r} holds {cell!r}: in this {kind}-separated "
+        "file ',' marks decimals, so '.' may group thousands or mark decimals too. Say which: "
+        "--decimal , ('.' groups thousands: 1.234,5 is 1234.5) or --decimal . ('.' marks "
+        "decimals, ',' groups thousands).")
 
 
 def _record(reason_col: np.ndarray, reason_code: np.ndarray, failed: np.ndarray, column: int,

@@ -79,7 +79,7 @@ class Scorer(ABC):
         present = [str(c) for c in present]
         found: list[str] = []
         for wanted, trained in zip(self.features, self.input_columns, strict=True):
-            column = resolve_column(wanted, present, column_map)
+            column = resolve_column(wanted, present, column_map, source_name)
             if column is None and trained in present:
                 column = trained
             if column is None:
@@ -91,7 +91,7 @@ class Scorer(ABC):
                               f"{source_name}. Check --column-map.")
         id_col = None
         if self.id_column is not None:
-            id_col = resolve_column(self.id_column, present, column_map)
+            id_col = resolve_column(self.id_column, present, column_map, source_name)
             if id_col is None and self.id_input_column in present:
                 id_col = self.id_input_column
         return found, id_col

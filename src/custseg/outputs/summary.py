@@ -14,6 +14,7 @@ import numpy as np
 
 from custseg import __version__
 from custseg.describe.profile import BASE
+from custseg.io.columns import how_matched
 
 if TYPE_CHECKING:
     from custseg.config import RunConfig
@@ -86,6 +87,8 @@ def config_summary(config: RunConfig) -> dict:
         "on_invalid": config.on_invalid, "column_map": dict(config.column_map),
         "names": None if config.names is None else str(config.names),
         "previous": None if config.previous is None else str(config.previous),
+        **{key: value for key, value in (("sheet", config.sheet), ("decimal", config.decimal))
+           if value is not None},
     }
 
 
@@ -173,11 +176,15 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
 
 
 def preparation_summary(result: RunResult) -> dict:
-    """``segments.json``'s ``preparation``: the features chosen (when the run chose them), each
+    """``segments.json``'s ``preparation``: the features chosen (when the run chose them), the
+    columns read for features named otherwise in the input (``columns``), each
     feature's transform and why, missing cells imputed per feature."""
     out: dict = {}
     if result.feature_choice is not None:
         out["feature_choice"] = result.feature_choice.to_dict()
+    columns = column_matches(result)
+    if any(c["matched"] != "name" for c in columns):
+        out["columns"] = columns
     prep = result.preparation
     if prep is not None:
         out["scaler"] = result.config.scaler
@@ -192,6 +199,15 @@ def preparation_summary(result: RunResult) -> dict:
                            "low": [rounded(v) for v in result.outliers["low"]],
                            "high": [rounded(v) for v in result.outliers["high"]]}
     return out
+
+
+def column_matches(result: RunResult) -> list[dict]:
+    """Each feature, the input column read for it, and how that column was found
+    (:func:`custseg.io.columns.how_matched`: by name, ``--column-map``, case and punctuation,
+    alias)."""
+    column_map = dict(result.config.column_map)
+    return [{"feature": f, "column": c, "matched": how_matched(f, c, column_map)}
+            for f, c in zip(result.features, result.feature_columns, strict=True)]
 
 
 def k_choice_summary(result: KChoiceResult) -> dict:
