@@ -145,7 +145,7 @@ def test_driver_not_installed(pg, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--query", "SELECT 1"], "--query goes with a database URL"),
-    (["--output-table", "t"], "--output-table writes to the input's database"),
+    (["--output-table", "t"], "--output-table needs a database to write to"),
 ])
 def test_database_options_without_a_database(tmp_path, args, message):
     result = invoke("run", "--out", str(tmp_path / "o"), *args)

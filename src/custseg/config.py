@@ -104,8 +104,10 @@ class RunConfig:
     spark_conf : tuple of (str, str), default ()
         Spark settings (``--spark-conf key=value``).
     output_table : str or None, default None
-        With ``engine="spark"``: also write one row per customer (id, ``Cluster``, ``Segment``,
-        ``run_id``, ``run_date``) to this table of the Spark catalog.
+        Also write one row per customer (id, ``Cluster``, ``Segment``, ``run_id``, ``run_date``)
+        to this table: of ``output_db``, else of the input's database, else (Spark) the catalog.
+    output_db : str or None, default None
+        A database URL to write ``output_table`` to (``--output-db``), whatever the input.
     if_exists : {"fail", "replace", "append"}, default "fail"
         What to do when ``output_table`` exists (``append`` keeps every monthly run).
     query : str or None, default None
@@ -113,8 +115,8 @@ class RunConfig:
         read-only transaction).
     password_env : str or None, default None
         With a database URL: the environment variable holding its password (``--password-env``).
-    password : str or None, default None
-        A database password; one given inside ``input`` is moved here (never shown).
+    password, output_password : str or None, default None
+        Database passwords; one given inside ``input`` (``output_db``) is moved here (never shown).
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
@@ -179,6 +181,8 @@ class RunConfig:
     # A database URL's password, taken out of ``input`` so that nothing printed or written
     # (segments.json, history, messages, repr) can show it.
     password: str | None = field(default=None, repr=False, compare=False)
+    output_db: str | None = None
+    output_password: str | None = field(default=None, repr=False, compare=False)
     #: A transaction log in (``--transactions``): how to read it; None for a customer table.
     transactions: TransactionOptions | None = None
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
@@ -233,23 +237,20 @@ class RunConfig:
         spark_conf = self.spark_conf.items() if isinstance(self.spark_conf, dict) else self.spark_conf
         object.__setattr__(self, "spark_conf", tuple((str(a), str(b)) for a, b in spark_conf))
         database = is_database_url(self.input)
-        if database:
-            self._check_database_input()
-        elif self.query is not None or self.password_env is not None:
-            option = "--query" if self.query is not None else "--password-env"
-            raise ConfigError(f"{option} goes with a database URL as INPUT "
-                              "(postgresql://user@host/db, sqlite:///shop.db, duckdb:///shop.duckdb).")
-        if self.engine != "spark" and not database and (self.table or self.spark_master
-                                                        or self.spark_conf):
-            option = "--table" if self.table else "--spark-master" if self.spark_master else "--spark-conf"
-            raise ConfigError(f"{option} goes with --engine spark (or, --table, with a database "
-                              "URL as INPUT).")
-        if self.if_exists not in IF_EXISTS:
-            raise ConfigError(f"--if-exists must be one of {', '.join(IF_EXISTS)} "
-                              f"(got {self.if_exists!r}).")
-        if self.output_table is not None and self.engine != "spark" and not database:
-            raise ConfigError("--output-table writes to the input's database (a database URL as "
-                              "INPUT) or to a Spark catalog table (--engine spark).")
+        bare, password = check_database_input(self.input, self.table, self.query,
+                                              spark=self.engine == "spark")
+        object.__setattr__(self, "input", bare)
+        if password is not None:
+            object.__setattr__(self, "password", password)
+        if self.engine != "spark" and (self.spark_master or self.spark_conf):
+            option = "--spark-master" if self.spark_master else "--spark-conf"
+            raise ConfigError(f"{option} goes with --engine spark.")
+        output_db, password = check_output_target(self.output_table, self.output_db, database,
+                                                  self.password_env, if_exists=self.if_exists,
+                                                  spark=self.engine == "spark")
+        object.__setattr__(self, "output_db", output_db)
+        if password is not None:  # (a copy made by with_ has it already)
+            object.__setattr__(self, "output_password", password)
         if self.table is not None and self.input is not None and not database:
             raise ConfigError("Give either an input path or --table, not both.")
         if self.names is not None:
@@ -267,19 +268,6 @@ class RunConfig:
         if self.transactions is not None and self.engine == "spark":
             raise ConfigError("--transactions does not run on --engine spark yet: use --engine "
                               "memory or batches, or aggregate the log with `custseg rfm` first.")
-
-    def _check_database_input(self) -> None:
-        """A database URL as input: one of --table / --query; its password kept apart."""
-        if self.engine == "spark":
-            raise ConfigError("--engine spark reads Spark catalog tables (--table), not database "
-                              "URLs; use --engine memory or batches with a database URL.")
-        if (self.table is None) == (self.query is None):
-            raise ConfigError(f"{self.input} is a database: name what to read with --table NAME "
-                              "or --query 'SELECT ...' (one of them).")
-        url, password = split_password(str(self.input))
-        object.__setattr__(self, "input", url)
-        if password is not None:
-            object.__setattr__(self, "password", password)
 
     @property
     def forced_k(self) -> int | None:
@@ -332,6 +320,50 @@ def split_password(url: str) -> tuple[str, str | None]:
     if match is None:
         return url, None
     return match.group("head") + "@" + url[match.end():], match.group("password")
+
+
+def check_database_input(input: object, table: str | None, query: str | None, *,
+                         spark: bool = False) -> tuple[object, str | None]:
+    """Check ``--table`` / ``--query`` against INPUT; return INPUT without its password, and the
+    password (None when it has none, or is no database URL)."""
+    if not is_database_url(input):
+        if query is not None:
+            raise ConfigError("--query goes with a database URL as INPUT (postgresql://user@host/db, "
+                              "sqlite:///shop.db, duckdb:///shop.duckdb).")
+        if table is not None and not spark:
+            raise ConfigError("--table goes with a database URL as INPUT (or with --engine spark: "
+                              "a table of the Spark catalog).")
+        return input, None
+    if spark:
+        raise ConfigError("--engine spark reads Spark catalog tables (--table), not database "
+                          "URLs; use --engine memory or batches with a database URL.")
+    if (table is None) == (query is None):
+        raise ConfigError(f"{split_password(input)[0]} is a database: name what to read with "
+                          "--table NAME or --query 'SELECT ...' (one of them).")
+    return split_password(input)
+
+
+def check_output_target(output_table: str | None, output_db: str | None, database_input: bool,
+                        password_env: str | None = None, *, if_exists: str = "fail",
+                        spark: bool = False) -> tuple[str | None, str | None]:
+    """Check ``--output-table`` / ``--output-db`` / ``--password-env`` / ``--if-exists``
+    together; return ``output_db`` without its password, and the password (never shown)."""
+    if if_exists not in IF_EXISTS:
+        raise ConfigError(f"--if-exists must be one of {', '.join(IF_EXISTS)} (got {if_exists!r}).")
+    if output_db is not None and not is_database_url(output_db):
+        raise ConfigError(f"--output-db {output_db!r} is not a database URL. Write "
+                          "sqlite:///shop.db, duckdb:///shop.duckdb or postgresql://user@host/db.")
+    if output_db is not None and output_table is None:
+        raise ConfigError("--output-db names where --output-table goes: add --output-table NAME.")
+    if output_db is not None and spark:
+        raise ConfigError("--output-db works on the memory and batches engines; with --engine "
+                          "spark, --output-table writes to the Spark catalog.")
+    if password_env is not None and not database_input and output_db is None:
+        raise ConfigError("--password-env goes with a database URL (INPUT or --output-db).")
+    if output_table is not None and not (database_input or output_db or spark):
+        raise ConfigError("--output-table needs a database to write to: add --output-db URL "
+                          "(sqlite:///shop.db, postgresql://user@host/db), or read from one.")
+    return split_password(output_db) if output_db is not None else (None, None)
 
 
 def parse_bytes(value: int | str) -> int:
