@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from custseg.cli import app
 from custseg.config import split_password
 from tests import postgres_server
-from tests.database_support import Backend
+from tests.database_support import Backend, every_file_text, password_ways
 from tests.predict_support import read_scored, run_folder
 
 runner = CliRunner()
@@ -35,19 +35,9 @@ def model_dir(tmp_path_factory):
     return run_folder(tmp_path_factory.mktemp("model") / "run")
 
 
-def every_file_text(folder) -> str:
-    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*")
-                     if p.is_file())
-
-
 @pytest.mark.parametrize("how", ["url", "password-env", "PGPASSWORD"])
 def test_predict_password_never_printed_or_written(pg, model_dir, tmp_path, how):
-    url = pg.server.url() if how == "url" else pg.server.url(password=None)
-    extra, env = [], {}
-    if how == "password-env":
-        extra, env = ["--password-env", "SHOP_PW"], {"SHOP_PW": PASSWORD}
-    elif how == "PGPASSWORD":
-        env = {"PGPASSWORD": PASSWORD}
+    url, extra, env = password_ways(pg.server, how)
     target = pg.unique("scored")
     out = tmp_path / "out" / "scored.csv"
     result = invoke("predict", "--model", model_dir, url, "--table", "customers", "--out", out,

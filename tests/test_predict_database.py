@@ -13,6 +13,7 @@ from custseg.io.dbconnect import Database
 from custseg.modelfile import load_model
 from custseg.outputs.database import ScoredTable
 from custseg.scoring import predict_file
+from tests.database_support import messy_customers
 from tests.predict_support import read_scored, run_clusters, run_folder
 
 SCORED_COLUMNS = ["customer_id", "Cluster", "Segment", "distance", "atypical", "scored_date"]
@@ -25,11 +26,7 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def messy(mall_df: pd.DataFrame) -> pd.DataFrame:
-    """The Mall customers and three bad rows: a missing income, a score of 150, a repeated id."""
-    bad = pd.DataFrame({"CustomerID": [201, 202, 5], "Gender": ["Male", "Female", "Male"],
-                        "Age": [30, 31, 32], "Annual Income (k$)": [np.nan, 40.0, 50.0],
-                        "Spending Score (1-100)": [50, 150, 60]})
-    return pd.concat([mall_df, bad], ignore_index=True)
+    return messy_customers(mall_df)
 
 
 def test_round_trip_every_row_accounted_for(database, tmp_path, model, messy):
