@@ -13,6 +13,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -117,3 +118,28 @@ class Backend:
             if any(s in str(exc).lower() for s in ("no such table", "does not exist")):
                 return None
             raise
+
+
+def messy_customers(mall_df: pd.DataFrame) -> pd.DataFrame:
+    """The Mall customers and three bad rows: a missing income, a score of 150, a repeated id."""
+    bad = pd.DataFrame({"CustomerID": [201, 202, 5], "Gender": ["Male", "Female", "Male"],
+                        "Age": [30, 31, 32], "Annual Income (k$)": [np.nan, 40.0, 50.0],
+                        "Spending Score (1-100)": [50, 150, 60]})
+    return pd.concat([mall_df, bad], ignore_index=True)
+
+
+def password_ways(server: postgres_server.Server, how: str) -> tuple[str, list[str], dict]:
+    """URL, extra options and environment giving the password ``how``: in the ``url``, through
+    ``password-env`` (``--password-env SHOP_PW``) or ``PGPASSWORD``."""
+    if how == "url":
+        return server.url(), [], {}
+    if how == "password-env":
+        return server.url(password=None), ["--password-env", "SHOP_PW"], {
+            "SHOP_PW": postgres_server.PASSWORD}
+    return server.url(password=None), [], {"PGPASSWORD": postgres_server.PASSWORD}
+
+
+def every_file_text(folder: Path) -> str:
+    """Every file under ``folder`` as text (to look for a password in)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*")
+                     if p.is_file())

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from custseg.cli import app
 from tests import postgres_server
-from tests.database_support import Backend
+from tests.database_support import Backend, every_file_text, password_ways
 
 runner = CliRunner()
 PASSWORD = postgres_server.PASSWORD
@@ -29,21 +29,11 @@ def invoke(*args: str, env: dict | None = None):
     return runner.invoke(app, list(args), env=env)
 
 
-def every_file_text(folder) -> str:
-    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*")
-                     if p.is_file())
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["url", "password-env", "PGPASSWORD"])
 def test_password_never_printed_or_written(pg, tmp_path, how):
     runs = tmp_path / "runs"
-    url = pg.server.url() if how == "url" else pg.server.url(password=None)
-    extra, env = [], {}
-    if how == "password-env":
-        extra, env = ["--password-env", "SHOP_PW"], {"SHOP_PW": PASSWORD}
-    elif how == "PGPASSWORD":
-        env = {"PGPASSWORD": PASSWORD}
+    url, extra, env = password_ways(pg.server, how)
     table = pg.unique("out")
     result = invoke("run", url, "--table", "customers", "--k", "5", "--out", str(runs / "2026-03"),
                     "--output-table", table, *extra, env=env)
@@ -145,7 +135,7 @@ def test_driver_not_installed(pg, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--query", "SELECT 1"], "--query goes with a database URL"),
-    (["--output-table", "t"], "--output-table writes to the input's database"),
+    (["--output-table", "t"], "--output-table needs a database to write to"),
 ])
 def test_database_options_without_a_database(tmp_path, args, message):
     result = invoke("run", "--out", str(tmp_path / "o"), *args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +12,7 @@ from custseg.config import RunConfig
 from custseg.exceptions import OutputError
 from custseg.pipeline import run
 from tests.conftest import MALL_SILHOUETTE
+from tests.database_support import messy_customers
 
 pytestmark = pytest.mark.slow  # whole runs, figures and report included
 
@@ -21,11 +21,7 @@ RUN_ENGINES = {"memory": {"engine": "memory"}, "batches-7": {"engine": "batches"
 
 @pytest.fixture(scope="module")
 def messy(mall_df: pd.DataFrame) -> pd.DataFrame:
-    """The Mall customers and three bad rows: a missing income, a score of 150, a repeated id."""
-    bad = pd.DataFrame({"CustomerID": [201, 202, 5], "Gender": ["Male", "Female", "Male"],
-                        "Age": [30, 31, 32], "Annual Income (k$)": [np.nan, 40.0, 50.0],
-                        "Spending Score (1-100)": [50, 150, 60]})
-    return pd.concat([mall_df, bad], ignore_index=True)
+    return messy_customers(mall_df)
 
 
 @pytest.mark.parametrize("engine", list(RUN_ENGINES))

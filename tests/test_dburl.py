@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custseg.config import RunConfig, is_database_url, split_password
+from custseg.config import RunConfig
+from custseg.dboptions import is_database_url, split_password
 from custseg.exceptions import ConfigError
 from custseg.io.dburl import TableName, parse_url, quote_identifier
 

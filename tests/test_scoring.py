@@ -12,8 +12,9 @@ from custseg.engines.scan import Scan
 from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 from custseg.io import csvsource
 from custseg.modelfile import MODEL_FILE, load_model, save_model
+from custseg.outputs.scoredfiles import default_out_path, rejects_path_for
 from custseg.pipeline.stages import scan
-from custseg.scoring import default_out_path, predict_file, rejects_path_for
+from custseg.scoring import predict_file
 from tests.conftest import write_csv_text
 from tests.predict_support import MALL_FEATURES, fitted, input_path, read_scored, run_clusters
 

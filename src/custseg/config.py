@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from numbers import Integral
 from pathlib import Path
 
+from custseg.dboptions import check_database_input, check_output_target, is_database_url, is_url
 from custseg.exceptions import ConfigError
 
 DEFAULT_FEATURES: tuple[str, ...] = ("Annual Income (k$)", "Spending Score (1-100)")
@@ -35,8 +36,6 @@ SCALERS = ("standard", "robust")
 ENGINES = ("auto", "memory", "batches", "spark")
 #: Other names accepted for an engine (``--engine streaming`` was the batch engine's first name).
 ENGINE_ALIASES = {"streaming": "batches"}
-#: What to do when ``--output-table`` already exists.
-IF_EXISTS = ("fail", "replace", "append")
 #: Formats of the clustered customers and segment lists.
 OUTPUT_FORMATS = ("csv", "parquet")
 #: Default memory budget of a run, bytes.
@@ -109,8 +108,10 @@ class RunConfig:
     spark_conf : tuple of (str, str), default ()
         Spark settings (``--spark-conf key=value``).
     output_table : str or None, default None
-        With ``engine="spark"``: also write one row per customer (id, ``Cluster``, ``Segment``,
-        ``run_id``, ``run_date``) to this table of the Spark catalog.
+        Also write one row per customer (id, ``Cluster``, ``Segment``, ``run_id``, ``run_date``)
+        to this table: of ``output_db``, else of the input's database, else (Spark) the catalog.
+    output_db : str or None, default None
+        A database URL to write ``output_table`` to (``--output-db``), whatever the input.
     if_exists : {"fail", "replace", "append"}, default "fail"
         What to do when ``output_table`` exists (``append`` keeps every monthly run).
     query : str or None, default None
@@ -118,8 +119,8 @@ class RunConfig:
         read-only transaction).
     password_env : str or None, default None
         With a database URL: the environment variable holding its password (``--password-env``).
-    password : str or None, default None
-        A database password; one given inside ``input`` is moved here (never shown).
+    password, output_password : str or None, default None
+        Database passwords; one given inside ``input`` (``output_db``) is moved here (never shown).
     previous : pathlib.Path or None, default None
         A previous run folder or model file (``--previous``): segments matched to its segments
         keep their ids and names, and the run reports migration and drift since it.
@@ -186,6 +187,8 @@ class RunConfig:
     # A database URL's password, taken out of ``input`` so that nothing printed or written
     # (segments.json, history, messages, repr) can show it.
     password: str | None = field(default=None, repr=False, compare=False)
+    output_db: str | None = None
+    output_password: str | None = field(default=None, repr=False, compare=False)
     #: A transaction log in (``--transactions``): how to read it; None for a customer table.
     transactions: TransactionOptions | None = None
     # Set by the CLI when the user named --id-column explicitly: then a missing id is an error.
@@ -244,23 +247,20 @@ class RunConfig:
         spark_conf = self.spark_conf.items() if isinstance(self.spark_conf, dict) else self.spark_conf
         object.__setattr__(self, "spark_conf", tuple((str(a), str(b)) for a, b in spark_conf))
         database = is_database_url(self.input)
-        if database:
-            self._check_database_input()
-        elif self.query is not None or self.password_env is not None:
-            option = "--query" if self.query is not None else "--password-env"
-            raise ConfigError(f"{option} goes with a database URL as INPUT "
-                              "(postgresql://user@host/db, sqlite:///shop.db, duckdb:///shop.duckdb).")
-        if self.engine != "spark" and not database and (self.table or self.spark_master
-                                                        or self.spark_conf):
-            option = "--table" if self.table else "--spark-master" if self.spark_master else "--spark-conf"
-            raise ConfigError(f"{option} goes with --engine spark (or, --table, with a database "
-                              "URL as INPUT).")
-        if self.if_exists not in IF_EXISTS:
-            raise ConfigError(f"--if-exists must be one of {', '.join(IF_EXISTS)} "
-                              f"(got {self.if_exists!r}).")
-        if self.output_table is not None and self.engine != "spark" and not database:
-            raise ConfigError("--output-table writes to the input's database (a database URL as "
-                              "INPUT) or to a Spark catalog table (--engine spark).")
+        bare, password = check_database_input(self.input, self.table, self.query,
+                                              spark=self.engine == "spark")
+        object.__setattr__(self, "input", bare)
+        if password is not None:
+            object.__setattr__(self, "password", password)
+        if self.engine != "spark" and (self.spark_master or self.spark_conf):
+            option = "--spark-master" if self.spark_master else "--spark-conf"
+            raise ConfigError(f"{option} goes with --engine spark.")
+        output_db, password = check_output_target(self.output_table, self.output_db, database,
+                                                  self.password_env, if_exists=self.if_exists,
+                                                  spark=self.engine == "spark")
+        object.__setattr__(self, "output_db", output_db)
+        if password is not None:  # (a copy made by with_ has it already)
+            object.__setattr__(self, "output_password", password)
         if self.table is not None and self.input is not None and not database:
             raise ConfigError("Give either an input path or --table, not both.")
         if self.names is not None:
@@ -279,19 +279,6 @@ class RunConfig:
             raise ConfigError("--transactions does not run on --engine spark yet: use --engine "
                               "memory or batches, or aggregate the log with `custseg rfm` first.")
 
-    def _check_database_input(self) -> None:
-        """A database URL as input: one of --table / --query; its password kept apart."""
-        if self.engine == "spark":
-            raise ConfigError("--engine spark reads Spark catalog tables (--table), not database "
-                              "URLs; use --engine memory or batches with a database URL.")
-        if (self.table is None) == (self.query is None):
-            raise ConfigError(f"{self.input} is a database: name what to read with --table NAME "
-                              "or --query 'SELECT ...' (one of them).")
-        url, password = split_password(str(self.input))
-        object.__setattr__(self, "input", url)
-        if password is not None:
-            object.__setattr__(self, "password", password)
-
     @property
     def forced_k(self) -> int | None:
         """K when the user fixed it, ``None`` with ``k="auto"``."""
@@ -300,49 +287,6 @@ class RunConfig:
     def with_(self, **changes: object) -> RunConfig:
         """Return a copy with some options changed (validated again)."""
         return replace(self, **changes)
-
-
-def is_url(value: object) -> bool:
-    """Whether ``value`` is a URL (``s3a://...``, ``hdfs://...``) rather than a local path.
-
-    Examples
-    --------
-    >>> is_url("s3a://bucket/customers"), is_url("data/customers.csv")
-    (True, False)
-    """
-    return isinstance(value, str) and "://" in value
-
-
-#: URL schemes (before any ``+driver``) read as databases: ``postgresql://``, ``sqlite:///``...
-DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite", "duckdb")
-_URL_PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*):(?P<password>[^@]*)@")
-
-
-def is_database_url(value: object) -> bool:
-    """Whether ``value`` is a database URL (SQLAlchemy's form: ``dialect[+driver]://...``).
-
-    Examples
-    --------
-    >>> is_database_url("postgresql+psycopg://analyst@db/shop"), is_database_url("s3a://b/c")
-    (True, False)
-    """
-    if not isinstance(value, str) or "://" not in value:
-        return False
-    return value.split("://", 1)[0].split("+", 1)[0].lower() in DATABASE_SCHEMES
-
-
-def split_password(url: str) -> tuple[str, str | None]:
-    """A URL without its password, and the password (None when it has none).
-
-    Examples
-    --------
-    >>> split_password("postgresql://analyst:s3cret@db:5432/shop")
-    ('postgresql://analyst@db:5432/shop', 's3cret')
-    """
-    match = _URL_PASSWORD.match(url)
-    if match is None:
-        return url, None
-    return match.group("head") + "@" + url[match.end():], match.group("password")
 
 
 def parse_bytes(value: int | str) -> int:

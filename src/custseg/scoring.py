@@ -1,4 +1,7 @@
-"""Score a file of new customers with a saved model, in chunks: the engine of ``custseg predict``.
+"""Score new customers with a saved model, in chunks: the engine of ``custseg predict``.
+
+The customers come from a file, or from a database table or query (a database URL as input with
+``table=`` / ``query=``, read as ``custseg run`` reads it: :mod:`custseg.io.database`).
 
 Memory is bounded by the chunk size, not the input size: the file is read in chunks (CSV with
 Arrow's streaming reader, Parquet one record batch at a time), each chunk is validated, scored
@@ -23,16 +26,21 @@ prediction leaves nothing half-written, and the next one clears what a killed on
     ``run``'s ``rejected_rows.csv``. A stale one from an earlier prediction to the same ``--out``
     is removed when no row is rejected.
 
+``output_table`` (``--output-table``)
+    The scored rows also go to this table of ``output_db``, else of the input's database, in one
+    transaction committed before the files are put in place
+    (:class:`custseg.outputs.database.ScoredTable`; ``if_exists`` as ``custseg run``'s).
+
 Every input row is either scored or rejected: ``input rows = scored + rejected``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +48,12 @@ import pandas as pd
 import pyarrow as pa
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
-from custseg.exceptions import ConfigError, DataValidationError, OutputError
+from custseg.dboptions import check_database_input, check_output_target, is_database_url
+from custseg.exceptions import ConfigError, DataValidationError
 from custseg.io.chunks import Source
 from custseg.io.columns import parse_column_map
-from custseg.io.csvsafe import TableWriter
+from custseg.io.database import open_database
+from custseg.io.dburl import TableName
 from custseg.io.formats import no_rows
 from custseg.io.outlock import OutputLock
 from custseg.io.publish import publish
@@ -52,12 +62,18 @@ from custseg.io.validate import RowValidator
 from custseg.io.writefail import is_disk_full, write_failure
 from custseg.modelfile import Scorer
 from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN
+from custseg.outputs.database import ScoredTable, output_url
+from custseg.outputs.scoredfiles import (
+    StagedFile,
+    check_out_writable,
+    default_out_path,
+    output_path,
+    rejects_path_for,
+)
 from custseg.progress import NullProgress, Progress
 
 #: Rows validated and scored at a time (memory grows with it, speed barely).
 DEFAULT_CHUNK_ROWS = 250_000
-#: Suffix of the rejects file beside the output: ``new_scored.csv`` -> ``new_scored_rejected_rows.csv``.
-REJECTS_SUFFIX = "_rejected_rows.csv"
 #: Name of the row-number column written when the input has no id column.
 ROW_COLUMN = "row"
 
@@ -90,6 +106,8 @@ class PredictResult:
         SHA-256 of the input (CSV only; None for other formats).
     threshold_quantile : float or None
         Quantile of training distances above which a customer is atypical (None: no thresholds).
+    table : str or None
+        The ``output_table`` written, with its database (password masked); None without one.
     """
 
     out: Path
@@ -103,29 +121,7 @@ class PredictResult:
     input_name: str
     input_sha256: str | None = None
     threshold_quantile: float | None = None
-
-
-def default_out_path(input_path: str | Path, folder: str | Path = ".") -> Path:
-    """``<input stem, lower-case>_scored.csv`` in ``folder``.
-
-    Examples
-    --------
-    >>> default_out_path("data/New_Customers.csv").as_posix()
-    'new_customers_scored.csv'
-    """
-    return Path(folder) / f"{Path(input_path).stem.lower()}_scored.csv"
-
-
-def rejects_path_for(out: str | Path) -> Path:
-    """The rejects file written beside ``out``.
-
-    Examples
-    --------
-    >>> rejects_path_for("out/new_scored.csv").as_posix()
-    'out/new_scored_rejected_rows.csv'
-    """
-    out = Path(out)
-    return out.with_name(f"{out.stem}{REJECTS_SUFFIX}")
+    table: str | None = None
 
 
 def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | None = None, *,
@@ -134,7 +130,10 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  progress: Progress | None = None, engine: str = "auto",
                  spark_master: str | None = None,
-                 spark_conf: Sequence[tuple[str, str]] = ()) -> PredictResult:
+                 spark_conf: Sequence[tuple[str, str]] = (), table: str | None = None,
+                 query: str | None = None, password_env: str | None = None,
+                 output_table: str | None = None, output_db: str | None = None,
+                 if_exists: str = "fail") -> PredictResult:
     """Validate and score every row of a customer file with ``model``; write scores and rejects.
 
     Parameters
@@ -142,10 +141,12 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     model : SegmentModel or PickledModel
         From :func:`custseg.modelfile.load_model` (or ``load_trusted_pickle``).
     input_path : str or pathlib.Path
-        Customers: CSV (any encoding and delimiter ``run`` reads), Parquet or Excel.
+        Customers: CSV (any encoding and delimiter ``run`` reads), Parquet or Excel; or a
+        database URL (``postgresql://user@host/db``, ``sqlite:///shop.db``...) with ``table`` or
+        ``query``.
     out_path : str or pathlib.Path, optional
-        Scored customers CSV; default :func:`default_out_path` of the input. An existing folder
-        gets that default name inside it.
+        Scored customers CSV; default :func:`default_out_path` of the input (of the table's name,
+        or ``query``). An existing folder gets that default name inside it.
     fmt : {"csv", "parquet", "excel"}, optional
         Overrides the format the extension names.
     sheet : str, optional
@@ -163,6 +164,11 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
         dataset at ``out_path``); the others read the file in chunks here.
     spark_master, spark_conf
         With ``engine="spark"``: as ``--spark-master`` and ``--spark-conf``.
+    table, query, password_env : str, optional
+        With a database URL as input: as ``custseg run``'s ``--table``, ``--query``,
+        ``--password-env``.
+    output_table, output_db, if_exists : optional
+        As ``--output-table``, ``--output-db``, ``--if-exists`` (see the module notes).
 
     Returns
     -------
@@ -175,9 +181,9 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     DataValidationError
         A feature column is missing, or no row is valid.
     ConfigError
-        ``out_path`` is the input, or ``chunk_rows`` < 1.
+        ``out_path`` is the input, ``chunk_rows`` < 1, or the database options do not fit.
     OutputError
-        The outputs cannot be written.
+        The outputs cannot be written (or ``output_table`` exists with ``if_exists="fail"``).
 
     Examples
     --------
@@ -195,24 +201,49 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     mapping = parse_column_map(dict(column_map) if _is_pairs(column_map) else column_map)
     if engine == "spark" and (sheet or decimal):
         raise ConfigError("--sheet and --decimal are not supported with --engine spark.")
+    database = is_database_url(input_path)
+    bare, password = check_database_input(input_path, table, query)
+    output_db, output_password = check_output_target(output_table, output_db, database,
+                                                     password_env, if_exists=if_exists)
     if engine == "spark":
+        if database or output_table is not None:
+            raise ConfigError("predict --engine spark reads and writes files Spark reads; use "
+                              "--engine auto with a database URL or --output-table.")
         return _predict_on_spark(model, input_path, out_path, fmt, mapping, progress,
                                  spark_master, tuple(spark_conf))
-    input_path = Path(input_path)
     if decimal not in (None, ".", ","):
         raise ConfigError(f"--decimal must be '.' or ',' (got {decimal!r}).")
-    source = open_source(input_path, fmt, sheet=sheet, decimal=decimal)
-    out = _output_path(input_path, out_path)
+    if database:
+        source = open_database(bare, table=table, query=query, password=password,
+                               password_env=password_env)
+        stem = re.sub(r"[^\w-]+", "_", TableName.parse(table).name if table else "query")
+        out = output_path(None, out_path, f"{stem}.db")
+    else:
+        input_path = Path(input_path)
+        source = open_source(input_path, fmt, sheet=sheet, decimal=decimal)
+        out = output_path(input_path, out_path, input_path)
     feature_cols, id_col = model.resolve_columns(source.columns, mapping, source.name)
-    _check_out_writable(out)
+    check_out_writable(out)
+    url = output_url(output_table, output_db, bare, output_password=output_password,
+                     input_password=password, password_env=password_env)
+    sink = None if url is None else ScoredTable(url, output_table, if_exists,
+                                                spill_parent=out.absolute().parent)
+    if sink is not None:
+        sink.check()
     progress = progress or NullProgress()
     with OutputLock(out) as lock, progress.task(f"Scoring {source.name}", total=100) as advance:
         try:
-            return _score(model, source, out, feature_cols, id_col, chunk_rows, advance, lock)
+            result = _score(model, source, out, feature_cols, id_col, chunk_rows, advance, lock,
+                            sink)
+            return result if sink is None else replace(
+                result, table=f"{sink.table.text} ({sink.url.display})")
         except OSError as exc:  # a full disk, whichever writer met it, in one message
             if not is_disk_full(exc):
                 raise
             raise write_failure(exc, out) from exc
+        finally:
+            if sink is not None:
+                sink.close()
 
 
 def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Path | None,
@@ -224,7 +255,7 @@ def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Pat
     out = Path(out_path) if out_path is not None else default_out_path(name)
     if out.is_dir() and not (out / "_SUCCESS").exists():
         out = default_out_path(name, out)
-    _check_out_writable(out)
+    check_out_writable(out)
     with OutputLock(out) as lock:
         staged = lock.side / "new"
         with (progress or NullProgress()).task(f"Scoring {name} (Spark)"):
@@ -264,60 +295,9 @@ def _is_pairs(value: object) -> bool:
             and all(isinstance(v, tuple) and len(v) == 2 for v in value))
 
 
-def _output_path(input_path: Path, out_path: str | Path | None) -> Path:
-    out = default_out_path(input_path) if out_path is None else Path(out_path)
-    if out.is_dir():
-        out = default_out_path(input_path, out)
-    if out.exists() and out.resolve() == input_path.resolve():
-        raise ConfigError(f"--out {out} is the input file; scoring would overwrite it. Choose "
-                          "another output file.")
-    return out
-
-
-class _Staged:
-    """A CSV written into the output's side folder, put in place by one rename at the end."""
-
-    def __init__(self, target: Path, lock: OutputLock) -> None:
-        self.target = target
-        self.lock = lock
-        self.writer: TableWriter | None = None
-
-    def write(self, table: pa.Table) -> None:
-        if self.writer is None:
-            self.writer = TableWriter(self.lock.side / f"new-{self.target.name}.tmp")  # CSV
-        self.writer.write(table)
-
-    def commit(self) -> Path:
-        self.writer.close()
-        try:
-            publish(self.writer.path, self.target, self.lock.side / f"old-{self.target.name}")
-        except OSError as exc:
-            raise write_failure(exc, self.target) from exc
-        self.writer = None
-        return self.target
-
-    def discard(self) -> None:
-        if self.writer is not None:
-            with contextlib.suppress(OSError):
-                self.writer.close()
-            self.writer = None
-
-
-def _check_out_writable(out: Path) -> None:
-    parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"Cannot write {out}: {parent} is a file. Choose another --out.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"Cannot write {out}: permission denied in {parent}. Choose another --out.")
-    if out.exists() and not os.access(out, os.W_OK):
-        raise OutputError(f"Cannot write {out}: permission denied. Choose another --out.")
-
-
 def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
            id_col: str | None, chunk_rows: int, advance: object,
-           lock: OutputLock) -> PredictResult:
+           lock: OutputLock, sink: ScoredTable | None = None) -> PredictResult:
     needed = list(dict.fromkeys(([id_col] if id_col else []) + feature_cols))
     prepare = getattr(model, "prepare", None)
     info = source.info()
@@ -325,8 +305,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
                              decimal_comma=info.decimal_comma, thousands=info.thousands,
                              unsettled_in=info if info.grouping_unsettled else None,
                              allow_missing=False if prepare is None else np.isfinite(prepare.fill))
-    scored = _Staged(out, lock)
-    rejected = _Staged(rejects_path_for(out), lock)
+    scored = StagedFile(out, lock)
+    rejected = StagedFile(rejects_path_for(out), lock)
     k = model.n_segments
     customers = np.zeros(k, dtype=np.int64)
     atypical = np.zeros(k, dtype=np.int64)
@@ -337,6 +317,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
     # the next chunk is read and scored; one chunk at a time, in order.
     writer = ThreadPoolExecutor(1, thread_name_prefix="custseg-scored")
     writing: Future | None = None
+    if sink is not None:
+        sink.open_spill()
     try:
         for chunk in source.chunks(chunk_rows, needed):
             n_input += chunk.n_records
@@ -359,6 +341,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
                 if writing is not None:
                     writing.result()
                 writing = writer.submit(scored.write, table)
+                if sink is not None:
+                    sink.write(table)
                 n_scored += len(index)
                 customers += np.bincount(index, minlength=k)
                 atypical += np.bincount(index[flag], minlength=k)
@@ -376,6 +360,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
                 "file meant for this model.")
         if n_scored + n_rejected != n_input:  # pragma: no cover - a bug, not a user error
             raise RuntimeError(f"row accounting broken: {n_input} != {n_scored} + {n_rejected}")
+        if sink is not None:  # before the files: a failed write leaves them as they were
+            sink.commit()
         rejects_path = rejected.commit() if n_rejected else None
         if rejects_path is None and os.path.lexists(rejects_path_for(out)):
             os.rename(rejects_path_for(out), lock.side / "old-rejects")  # an earlier scoring's

@@ -229,11 +229,15 @@ PasswordEnvOpt = Annotated[str | None, typer.Option(
     show_default=False)]
 OutputTableOpt = Annotated[str | None, typer.Option(
     "--output-table", metavar="NAME", help="Also write one row per customer (customer_id, "
-    "Cluster, Segment, run_id, run_date) to this table: in the input's database (and the segments "
-    "to NAME_segments), or with --engine spark in the Spark catalog.",
+    "Cluster, Segment, run_id, run_date) to this table: in --output-db, else the input's database "
+    "(and the segments to NAME_segments), or with --engine spark in the Spark catalog.",
     show_default=False)]
+OutputDbOpt = Annotated[str | None, typer.Option(
+    "--output-db", metavar="URL", help="The database --output-table goes to (postgresql://user@host"
+    "/db, sqlite:///shop.db, duckdb:///shop.duckdb), whatever INPUT is. Its password: in the URL, "
+    "--password-env VAR or PGPASSWORD.", show_default=False)]
 IfExistsOpt = Annotated[str, typer.Option(
-    "--if-exists", help="When --output-table exists: 'fail', 'replace' it, or 'append' this run.")]
+    "--if-exists", help="When --output-table exists: 'fail', 'replace' it, or 'append' the rows.")]
 KOpt = Annotated[str, typer.Option(
     "--k", "-k", help="Number of segments, or 'auto' to choose it from the data.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K compared.")]

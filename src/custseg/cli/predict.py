@@ -13,11 +13,16 @@ from custseg.cli.app import (
     ColumnMapOpt,
     DecimalOpt,
     FormatOpt,
+    IfExistsOpt,
     InputArg,
+    OutputDbOpt,
+    PasswordEnvOpt,
+    QueryOpt,
     QuietOpt,
     SheetOpt,
     SparkConfOpt,
     SparkMasterOpt,
+    TableOpt,
     TracebackOpt,
     app,
     err_console,
@@ -61,6 +66,15 @@ def predict(
                          "at --out); anything else reads INPUT in chunks here.")] = "auto",
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    password_env: PasswordEnvOpt = None,
+    output_table: Annotated[str | None, typer.Option(
+        "--output-table", metavar="NAME", help="Also write the scored rows (customer_id, Cluster, "
+        "Segment, distance, atypical, scored_date) to this table of --output-db, else of the "
+        "input's database, in one transaction.", show_default=False)] = None,
+    output_db: OutputDbOpt = None,
+    if_exists: IfExistsOpt = "fail",
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -76,7 +90,9 @@ def predict(
         result = predict_file(scorer, source, out, fmt=format, sheet=sheet, decimal=decimal,
                               column_map=parse_column_map(column_map), progress=progress,
                               engine=engine, spark_master=spark_master,
-                              spark_conf=parse_settings(spark_conf))
+                              spark_conf=parse_settings(spark_conf), table=table, query=query,
+                              password_env=password_env, output_table=output_table,
+                              output_db=output_db, if_exists=if_exists)
     if not quiet:
         print_predict_summary(out_console, result)
 
@@ -135,5 +151,7 @@ def print_predict_summary(console: Console, result) -> None:
     console.print(f"Rows: {result.n_input:,} read = {result.n_scored:,} scored + "
                   f"{result.n_rejected:,} rejected", markup=False)
     console.print(f"Scored customers: {result.out}", markup=False)
+    if result.table is not None:
+        console.print(f"Table: {result.table}, {result.n_scored:,} rows", markup=False)
     if result.rejects_path is not None:
         console.print(f"Rejected rows: {result.rejects_path}", markup=False)

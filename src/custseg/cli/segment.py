@@ -28,6 +28,7 @@ from custseg.cli.app import (
     NamesOpt,
     OnInvalidOpt,
     OutOpt,
+    OutputDbOpt,
     OutputFormatOpt,
     OutputTableOpt,
     PasswordEnvOpt,
@@ -101,6 +102,7 @@ def run(
     spark_master: SparkMasterOpt = None,
     spark_conf: SparkConfOpt = None,
     output_table: OutputTableOpt = None,
+    output_db: OutputDbOpt = None,
     if_exists: IfExistsOpt = "fail",
     query: QueryOpt = None,
     password_env: PasswordEnvOpt = None,
@@ -126,7 +128,7 @@ def run(
                           batch_rows=batch_rows, table=table, spark_master=spark_master,
                           spark_conf=parse_settings(spark_conf), output_table=output_table,
                           if_exists=if_exists, query=query, password_env=password_env,
-                          transactions=transaction_options(
+                          output_db=output_db, transactions=transaction_options(
                               transactions, customer_column, date_column, amount_column,
                               order_column, quantity_column, date_format, as_of),
                           exclude=tuple(exclude or ()), transform=transform, missing=missing,
@@ -157,6 +159,11 @@ def choose_k(
     decimal: DecimalOpt = None,
     column_map: ColumnMapOpt = None,
     on_invalid: OnInvalidOpt = "reject",
+    table: Annotated[str | None, typer.Option(
+        "--table", metavar="NAME", help="With a database URL as INPUT: the table to read "
+        "([schema.]name).", show_default=False)] = None,
+    query: QueryOpt = None,
+    password_env: PasswordEnvOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
@@ -167,7 +174,8 @@ def choose_k(
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
                           sheet=sheet, decimal=decimal, on_invalid=on_invalid,
                           exclude=tuple(exclude or ()),
-                          transform=transform, missing=missing)
+                          transform=transform, missing=missing, table=table, query=query,
+                          password_env=password_env)
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from custseg.config import RunConfig, is_database_url
+from custseg.config import RunConfig
 from custseg.datasets import mall_customers_path
+from custseg.dboptions import is_database_url
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.batches import BatchEngine, batch_rows_for
 from custseg.engines.memory import MemoryEngine

@@ -167,7 +167,10 @@ class Database:
         else:
             sql = ("SELECT table_schema AS s, table_name AS t FROM information_schema.tables "
                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')")
-        rows = pa.Table.from_batches(list(self.batches(sql)))
+        batches = list(self.batches(sql))
+        if not batches:  # a new DuckDB file: no batch at all, not even an empty one
+            return []
+        rows = pa.Table.from_batches(batches)
         return [TableName(s, t) for s, t in zip(rows.column(0).to_pylist(),
                                                  rows.column(1).to_pylist(), strict=True)]
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlencode
 
-from custseg.config import DATABASE_SCHEMES, split_password
+from custseg.dboptions import DATABASE_SCHEMES, split_password
 from custseg.exceptions import ConfigError, InputFileError
 from custseg.optional import import_optional
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from custseg.config import RunConfig, is_database_url
+from custseg.config import RunConfig
+from custseg.dboptions import is_database_url
 from custseg.describe.naming import describe_segments, load_overrides
 from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from custseg.config import RunConfig, is_url
+from custseg.config import RunConfig
 from custseg.datasets import mall_customers_path
+from custseg.dboptions import is_url
 from custseg.exceptions import EngineError, InputFileError
 from custseg.io.chunks import Chunk, Source
 from custseg.io.formats import FORMATS, SourceInfo, check_header, detect_format, sniff_csv
