@@ -27,6 +27,7 @@ from custseg.engines import BatchEngine, MemoryEngine, estimated_memory, open_en
 from custseg.exceptions import DataValidationError
 from custseg.pipeline import RunResult, run
 from tests.conftest import ENGINES, FEATURES, LARGE_ENGINES
+from tests.engine_support import assert_same_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -34,34 +35,6 @@ from generate import customers  # noqa: E402
 
 #: A smaller K range than the default keeps the K choice quick.
 K_MAX = 6
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".custseg-manifest.json"}
-
-
-def _without_engine(summary: bytes) -> dict:
-    data = json.loads(summary)
-    engine = data["run"].pop("engine")
-    assert engine["name"] in ("memory", "batches")
-    for key in ("previous", "input"):  # paths differ between the runs' folders
-        data["run"]["config"].pop(key, None)
-    return data
-
-
-def assert_same_outputs(reference: RunResult, other: RunResult) -> None:
-    """Every file of ``other``'s folder equals ``reference``'s, but the engine block."""
-    a = _files(reference.config.out)
-    b = _files(other.config.out)
-    assert sorted(a) == sorted(b)
-    for name in a:
-        if name == "segments.json":
-            assert _without_engine(a[name]) == _without_engine(b[name])
-        elif name == "report.html":
-            assert a[name] == b[name], name
-        else:
-            assert a[name] == b[name], name
 
 
 def _run_everywhere(tmp_path: Path, engines: dict, **options) -> dict[str, RunResult]:
@@ -291,6 +264,10 @@ def test_auto_uses_batches_when_the_input_would_not_fit(tmp_path, mall_path):
     assert RunConfig(engine="streaming").engine == "batches"  # the engine's first name still works
     result = run(RunConfig(out=tmp_path / "auto", memory_budget="64MB"))
     assert result.engine["name"] == "batches"
+    choice = result.engine["choice"]
+    assert choice["basis"] == {"from": "file size", "bytes": source.size_bytes}
+    assert choice["reason"].startswith("estimated in-memory peak 300 MB, from 3,780 bytes (file size)")
+    assert choice["reason"].endswith("exceeds --memory-budget 64 MB")
     assert result.sizes.tolist() == [81, 39, 35, 23, 22]
 
 

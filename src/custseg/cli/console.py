@@ -96,6 +96,10 @@ def print_run_summary(console: Console, result: RunResult) -> None:
     console.print(
         f"Rows: {result.n_input:,} read = {result.n_clustered:,} segmented + "
         f"{result.n_rejected:,} rejected", markup=False)
+    choice = result.engine.get("choice") or {}
+    if "reason" in choice:
+        console.print(f"Engine: {result.engine['name']} ({choice['by']}: {choice['reason']})",
+                      markup=False)
     if result.changes is not None:
         print_changes(console, result.changes)
     print_outputs(console, result.config.out, result.outputs)

@@ -5,7 +5,8 @@
 - ``spark`` (:mod:`~custseg.engines.spark`): Apache Spark reads, checks, aggregates and writes.
 
 :func:`open_engine` picks one from a run's options (``--engine auto`` takes batches when the
-in-memory engine would not fit ``--memory-budget``). A new engine is a new back-end of the
+in-memory engine would not fit ``--memory-budget``: a file weighed by its size, a database table
+or query by its estimated rows, :mod:`custseg.io.dbsize`). A new engine is a new back-end of the
 interface, never a copy of the pipeline.
 """
 
@@ -27,7 +28,7 @@ from custseg.io.database import open_database
 from custseg.io.sources import FrameSource, open_source
 
 __all__ = ["AssignedBatch", "BatchEngine", "Engine", "MemoryEngine", "Observer",
-           "estimated_memory", "open_engine", "open_input"]
+           "choose_engine", "estimated_memory", "open_engine", "open_input"]
 
 #: In-memory peak per byte of input, by format (measured on Mall-like data; Parquet is
 #: compressed, so it expands more), plus the libraries' fixed cost.
@@ -52,10 +53,46 @@ def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | 
     return open_source(Path(path), config.format, sheet=config.sheet, decimal=config.decimal)
 
 
-def estimated_memory(source: Source) -> int:
-    """Rough peak bytes of an in-memory run on ``source`` (from its size on disk)."""
+def estimated_memory(source: Source, basis: int | None = None) -> int:
+    """Rough peak bytes of an in-memory run on ``source``: from its size on disk, or for a
+    database its estimated rows × bytes per row (``basis``: :meth:`Source.memory_basis`'s
+    bytes, when already asked)."""
     factor = MEMORY_FACTOR.get(source.format, MEMORY_FACTOR["csv"])
-    return int(source.size_bytes * factor) + BASE_MEMORY
+    if basis is None:
+        basis = source.memory_basis()[0]
+    return int(basis * factor) + BASE_MEMORY
+
+
+def choose_engine(config: RunConfig, source: Source) -> tuple[str, dict]:
+    """The local engine ``config.engine`` names, and why (the ``choice`` of ``segments.json``'s
+    engine block): ``auto`` takes memory when the estimated peak fits ``--memory-budget``."""
+    if config.engine != "auto":
+        return config.engine, {"by": f"--engine {config.engine}"}
+    if source.format == "dataframe":
+        return "memory", {"by": "--engine auto", "reason": "a data frame is held in memory"}
+    basis, how = source.memory_basis()
+    peak, budget = estimated_memory(source, basis), config.memory_budget
+    kind = "memory" if peak <= budget else "batches"
+    size = (f"{how['rows']:,} rows × {how['row_bytes']} bytes (rows by {how['from']})"
+            if "rows" in how else f"{how['bytes']:,} bytes ({how['from']})")
+    verb = "fits" if kind == "memory" else "exceeds"
+    return kind, {"by": "--engine auto", "estimated_peak_bytes": peak, "memory_budget": budget,
+                  "basis": how, "reason": f"estimated in-memory peak {show_bytes(peak)}, from "
+                  f"{size}, {verb} --memory-budget {show_bytes(budget)}"}
+
+
+def show_bytes(n: int) -> str:
+    """Bytes for a person.
+
+    Examples
+    --------
+    >>> show_bytes(1024), show_bytes(314_572_800), show_bytes(2 * 1024**3)
+    ('1 KB', '300 MB', '2.0 GB')
+    """
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}" if unit == "GB" else f"{n // size:,} {unit}"
+    return f"{n} bytes"
 
 
 def open_engine(config: RunConfig, source: Source | None, work_parent: Path | None = None
@@ -81,10 +118,11 @@ def open_engine(config: RunConfig, source: Source | None, work_parent: Path | No
         from custseg.engines.spark import open_spark
 
         return open_spark(config)
-    if kind == "auto":
-        fits = source.format == "dataframe" or estimated_memory(source) <= config.memory_budget
-        kind = "memory" if fits else "batches"
+    kind, choice = choose_engine(config, source)
     if kind == "memory":
-        return MemoryEngine(source, work_parent)
-    rows = config.batch_rows or batch_rows_for(source, config.memory_budget)
-    return BatchEngine(source, work_parent, batch_rows=rows)
+        engine: Engine = MemoryEngine(source, work_parent)
+    else:
+        rows = config.batch_rows or batch_rows_for(source, config.memory_budget)
+        engine = BatchEngine(source, work_parent, batch_rows=rows)
+    engine.choice = choice
+    return engine

@@ -105,6 +105,8 @@ class Engine(ABC):
         self.n_valid = 0
         self.prep: FeaturePrep | None = None
         self.preparation: FeaturePrep | None = None
+        #: Why this engine (``engines.choose_engine``): recorded in ``segments.json``.
+        self.choice: dict | None = None
 
     def use_preparation(self, prep: FeaturePrep) -> None:
         """Fill and transform every row's features before scaling, in every later pass
@@ -201,5 +203,9 @@ class Engine(ABC):
         return pa.concat_tables(tables).slice(0, rows)
 
     def facts(self) -> dict:
-        """How the engine ran, for ``segments.json``: its name and passes over the rows."""
-        return {"name": self.name, "passes": int(self.passes)}
+        """How the engine ran, for ``segments.json``: its name, passes over the rows, and why
+        it was chosen (when :func:`custseg.engines.open_engine` chose it)."""
+        facts = {"name": self.name, "passes": int(self.passes)}
+        if self.choice is not None:
+            facts["choice"] = self.choice
+        return facts

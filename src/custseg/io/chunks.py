@@ -93,6 +93,11 @@ class Source(ABC):
         """Rough bytes per record in memory (to size batches)."""
         return 64.0
 
+    def memory_basis(self) -> tuple[int, dict]:
+        """The bytes an in-memory run's peak is estimated from (``--engine auto``), and how
+        they were found: for a file, its size on disk."""
+        return self.size_bytes, {"from": "file size", "bytes": int(self.size_bytes)}
+
 
 class FileSource(Source):
     """A source read from a file (its SHA-256 computed when first asked for)."""

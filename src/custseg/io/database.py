@@ -25,6 +25,7 @@ import pyarrow as pa
 from custseg.exceptions import InputFileError
 from custseg.io.chunks import Chunk, Source
 from custseg.io.dbconnect import Database
+from custseg.io.dbsize import SizeEstimate, arrow_row_bytes, estimate_rows
 from custseg.io.dburl import DatabaseUrl, TableName, parse_url, quote_identifier
 from custseg.io.formats import FIRST_DATA_ROW, SourceInfo, check_header, sequential_rows
 from custseg.io.rejects import NO_REJECTS
@@ -100,6 +101,7 @@ class DatabaseSource(Source):
         self.columns = [str(c) for c in schema.names]
         check_header(self.columns, self.name)
         self.size_bytes = Path(url.database).stat().st_size if url.backend != "postgresql" else 0
+        self.schema, self._size = schema, None
         self.total_rows = None
         self.done = 0
 
@@ -150,6 +152,20 @@ class DatabaseSource(Source):
 
     def row_bytes(self) -> float:
         return max(64.0, 16.0 * len(self.columns))
+
+    def size(self) -> SizeEstimate:
+        """Estimated rows and bytes of the table or query, without reading it (asked once)."""
+        if self._size is None:
+            with Database(self.url, read_only=True) as db:
+                rows, method = estimate_rows(db, self.table, self.select)
+            self._size = SizeEstimate(max(0, rows), arrow_row_bytes(self.schema,
+                                                              self.url.backend == "sqlite"), method)
+        return self._size
+
+    def memory_basis(self) -> tuple[int, dict]:
+        size = self.size()
+        return size.bytes, {"from": size.method, "rows": size.rows, "row_bytes": size.row_bytes,
+                            "bytes": size.bytes}
 
 
 def plain_types(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -148,6 +148,26 @@ class Database:
         except Exception as exc:
             raise self.error(exc) from None
 
+    def value(self, sql: str, parameters: tuple = ()) -> object:
+        """The first cell of ``sql``'s result (None when it has no row); values are bound as
+        parameters (``$1`` for PostgreSQL and DuckDB, ``?`` for SQLite), never pasted.
+
+        PostgreSQL runs it as a plain statement, not through ``COPY`` (which cannot wrap
+        ``EXPLAIN``)."""
+        try:
+            if self.url.backend == "duckdb":
+                row = self.conn.execute(sql, list(parameters)).fetchone()
+            else:
+                cursor = self.conn.cursor()
+                self.cursors.append(cursor)
+                if self.url.backend == "postgresql":
+                    cursor.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+                cursor.execute(sql, parameters or None)
+                row = cursor.fetchone()
+        except Exception as exc:
+            raise self.error(exc) from None
+        return None if row is None else row[0]
+
     def execute(self, sql: str) -> None:
         """A statement without results (DDL)."""
         try:
