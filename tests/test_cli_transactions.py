@@ -231,3 +231,55 @@ def test_predict_on_the_rfm_table_gives_the_run_segments(tmp_path: Path, log_csv
     clustered = pd.read_csv(run_dir / "sales_clustered.csv", dtype={"customer_id": str})
     assert pd.read_csv(scored, dtype={"customer_id": str})["Cluster"].tolist() == \
         clustered["Cluster"].tolist()
+
+
+@pytest.mark.parametrize("log_name", ["synthetic", "cdnow"])
+def test_choose_k_on_a_log_agrees_with_run(tmp_path: Path, log_csv: Path, log_name: str) -> None:
+    """`choose-k LOG --transactions` scores K on the RFM features, as `run --transactions`."""
+    if log_name == "cdnow":
+        log, options = shared_dataset("cdnow", "CDNOW_master.txt"), []
+    else:  # named columns and --as-of, as run takes them
+        log, options = log_csv, ["--customer-column", "Customer ID", "--date-column",
+                                 "Order Date", "--amount-column", "Sales", "--as-of", "2024-07-01"]
+    chose = runner.invoke(app, ["choose-k", str(log), "--transactions", *options, "--out",
+                                str(tmp_path / "k")])
+    assert chose.exit_code == 0, chose.output
+    ran = runner.invoke(app, ["run", str(log), "--transactions", *options, "--out",
+                              str(tmp_path / "run"), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    evidence = json.loads((tmp_path / "k" / "k_selection.json").read_text())
+    summary = json.loads((tmp_path / "run" / "segments.json").read_text())
+    assert evidence["features"] == ["recency_days", "frequency", "monetary_total"]
+    assert evidence["k_selection"] == summary["k_selection"]
+    assert evidence["transactions"]["counts"] == summary["transactions"]["counts"]
+    assert evidence["rows"]["clustered"] == summary["rows"]["clustered"]
+    k = summary["k_selection"]["chosen_k"]
+    assert f"K = {k} (" in chose.stdout
+    counts = summary["transactions"]["counts"]
+    assert (f"Customers: {counts['customers']:,} = {counts['customers_segmentable']:,} scored + "
+            f"{counts['customers_rejected']:,} rejected") in chose.stdout
+    written = sorted(p.name for p in (tmp_path / "k").iterdir() if not p.name.startswith("."))
+    assert written == ["figures", "k_selection.json"]
+    assert not list(tmp_path.glob(".custseg-transactions-*"))  # the customer table removed
+
+
+@pytest.mark.parametrize(("args", "code", "text"), [
+    (["--transactions", "--as-of", "yesterday"], 2, "--as-of 'yesterday' is not a date"),
+    (["--transactions", "--amount-column", "Price"], 4, "Column 'Price' not found"),
+    (["--transactions", "--date-format", "%Y"], 4, "No usable transaction line in sales.csv"),
+    (["--customer-column", "Customer ID"], 2, "--customer-column reads a transaction log: add "
+                                              "--transactions."),
+])
+def test_choose_k_errors_are_one_line_as_run_gives(tmp_path: Path, log_csv: Path,
+                                                     args: list[str], code: int, text: str) -> None:
+    outputs = []
+    for command in ("choose-k", "run"):
+        result = runner.invoke(app, [command, str(log_csv), *args, "--quiet", "--out",
+                                     str(tmp_path / command)])
+        assert result.exit_code == code, result.output
+        assert text in result.stderr
+        assert "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+        outputs.append(result.stderr)
+        assert not (tmp_path / command).exists()
+    assert outputs[0] == outputs[1]

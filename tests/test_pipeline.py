@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg.config import RunConfig
+from custseg.config import RunConfig, TransactionOptions
 from custseg.exceptions import ConfigError
-from custseg.pipeline import RunResult, run, segment
+from custseg.pipeline import RunResult, evaluate_k, run, segment
 from tests.conftest import FEATURES, MALL_K5, MALL_SILHOUETTE
 
 
@@ -158,3 +158,19 @@ def test_result_fields_say_what_is_exact_and_what_is_sampled(mall_run: RunResult
     assert len(mall_run.thresholds) == mall_run.k
     assert mall_run.features == tuple(FEATURES)
 
+
+
+@pytest.mark.parametrize("as_of", [None, "2024-07-15"])
+def test_evaluate_k_on_a_transaction_log_is_segment_s_k_choice(as_of):
+    """evaluate_k with ``transactions`` scores K on the log's customers, as segment does."""
+    from tests.test_cli_transactions import make_log
+
+    config = RunConfig(transactions=TransactionOptions(as_of=as_of, date_format="%d/%m/%Y"))
+    log = make_log(n_customers=90)
+    evidence = evaluate_k(config, data=log, write=False)
+    result = segment(config, data=log)
+    assert evidence.features == ("recency_days", "frequency", "monetary_total")
+    assert evidence.k_selection.to_dict() == result.k_selection.to_dict()
+    assert evidence.rows.clustered == 90
+    assert evidence.transactions["counts"] == result.transactions["counts"]
+    assert evidence.outputs == {}

@@ -164,10 +164,19 @@ def choose_k(
         "([schema.]name).", show_default=False)] = None,
     query: QueryOpt = None,
     password_env: PasswordEnvOpt = None,
+    transactions: TransactionsOpt = False,
+    customer_column: CustomerColumnOpt = None,
+    date_column: DateColumnOpt = None,
+    amount_column: AmountColumnOpt = None,
+    order_column: OrderColumnOpt = None,
+    quantity_column: QuantityColumnOpt = None,
+    date_format: DateFormatOpt = None,
+    as_of: AsOfOpt = None,
     quiet: QuietOpt = False,
     traceback: TracebackOpt = False,
 ) -> None:
-    """Compare K = 1..k-max with five criteria, choose K, and explain the choice."""
+    """Compare K = 1..k-max with five criteria, choose K, and explain the choice (with
+    --transactions: on the log's customers, as `run --transactions` does)."""
     from custseg.pipeline import evaluate_k
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
@@ -175,11 +184,15 @@ def choose_k(
                           sheet=sheet, decimal=decimal, on_invalid=on_invalid,
                           exclude=tuple(exclude or ()),
                           transform=transform, missing=missing, table=table, query=query,
-                          password_env=password_env)
+                          password_env=password_env, transactions=transaction_options(
+                              transactions, customer_column, date_column, amount_column,
+                              order_column, quantity_column, date_format, as_of))
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:
         console.print_k_selection(out_console, result.k_selection)
+        if result.transactions is not None:
+            console.print_transactions(out_console, result.transactions, kept="scored")
         console.print_outputs(out_console, result.config.out, result.outputs)
 
 

@@ -212,7 +212,7 @@ def column_matches(result: RunResult) -> list[dict]:
 
 def k_choice_summary(result: KChoiceResult) -> dict:
     """The content of ``k_selection.json`` (``custseg choose-k``)."""
-    return {
+    summary = {
         "format_version": SUMMARY_FORMAT_VERSION,
         "features": list(result.features),
         "k_selection": result.k_selection.to_dict(),
@@ -220,3 +220,6 @@ def k_choice_summary(result: KChoiceResult) -> dict:
         "run": {"input": source_summary(result.source),
                 "config": config_summary(result.config), "versions": versions()},
     }
+    if result.transactions is not None:
+        summary["transactions"] = result.transactions
+    return summary

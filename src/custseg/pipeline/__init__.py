@@ -2,8 +2,7 @@
 :func:`evaluate_k`, and :func:`compare` for two finished runs."""
 
 from custseg.pipeline.compare import compare
-from custseg.pipeline.jobs import run, segment
+from custseg.pipeline.jobs import evaluate_k, run, segment
 from custseg.pipeline.result import KChoiceResult, Rows, RunResult
-from custseg.pipeline.stages import evaluate_k
 
 __all__ = ["KChoiceResult", "Rows", "RunResult", "compare", "evaluate_k", "run", "segment"]

@@ -1,4 +1,4 @@
-"""The public :func:`run` and :func:`segment`: a customer table goes straight to
+"""The public :func:`run`, :func:`segment` and :func:`evaluate_k`: a customer table goes straight to
 :mod:`custseg.pipeline.stages`; a transaction log (``RunConfig.transactions``) is first
 aggregated to customers by :mod:`custseg.pipeline.transactions`, then takes the same stages."""
 
@@ -10,8 +10,12 @@ import pandas as pd
 
 from custseg.config import RunConfig
 from custseg.pipeline import stages
-from custseg.pipeline.result import RunResult
-from custseg.pipeline.transactions import run_transactions, segment_transactions
+from custseg.pipeline.result import KChoiceResult, RunResult
+from custseg.pipeline.transactions import (
+    evaluate_k_transactions,
+    run_transactions,
+    segment_transactions,
+)
 from custseg.progress import Progress
 
 
@@ -32,3 +36,11 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
     if config is not None and config.transactions is not None:
         return segment_transactions(config, data, progress)
     return stages.segment(config, data=data, progress=progress)
+
+
+@functools.wraps(stages.evaluate_k)
+def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
+               progress: Progress | None = None, write: bool = True) -> KChoiceResult:
+    if config is not None and config.transactions is not None:
+        return evaluate_k_transactions(config, data, progress, write)
+    return stages.evaluate_k(config, data=data, progress=progress, write=write)

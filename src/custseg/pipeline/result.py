@@ -222,6 +222,8 @@ class KChoiceResult:
         The evidence and the choice.
     outputs : dict of str to pathlib.Path
         Files written.
+    transactions : dict or None
+        A transaction log's accounting (``--transactions``), as ``segments.json``'s block.
     """
 
     config: RunConfig
@@ -230,3 +232,4 @@ class KChoiceResult:
     rows: Rows
     k_selection: KSelection
     outputs: dict[str, Path] = field(default_factory=dict)
+    transactions: dict | None = None

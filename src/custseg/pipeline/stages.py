@@ -367,10 +367,17 @@ def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = N
     if write:
         check_writable(config.out)
     with open_engine(config, open_input(config, data)) as engine:
-        config, _ = resolve_features(engine, config)
-        scanned = scan(engine, config, progress)
-        selection = select_k(scanned, config, progress)
-    result = KChoiceResult(config, scanned.source, tuple(config.features),
-                           Rows(scanned.n_input, scanned.n_valid, scanned.n_rejected,
-                                dict(sorted(scanned.rejects.reasons.items()))), selection)
+        result = evaluate_k_in(engine, config, progress)
     return write_k_choice(result, config.out, progress) if write else result
+
+
+def evaluate_k_in(engine: Engine, config: RunConfig, progress: Progress | None = None
+                  ) -> KChoiceResult:
+    """:func:`evaluate_k` on an open engine (the K choice of :func:`segment_in`), nothing
+    written."""
+    config, _ = resolve_features(engine, config)
+    scanned = scan(engine, config, progress)
+    selection = select_k(scanned, config, progress)
+    return KChoiceResult(config, scanned.source, tuple(config.features),
+                         Rows(scanned.n_input, scanned.n_valid, scanned.n_rejected,
+                              dict(sorted(scanned.rejects.reasons.items()))), selection)

@@ -44,9 +44,9 @@ from custseg.io.purchases import (
 )
 from custseg.io.rejects import RejectStore
 from custseg.io.transactions import find_transaction_columns
-from custseg.outputs.write import record_history, write_outputs, write_rejects
-from custseg.pipeline.result import RunResult
-from custseg.pipeline.stages import segment_in
+from custseg.outputs.write import record_history, write_k_choice, write_outputs, write_rejects
+from custseg.pipeline.result import KChoiceResult, RunResult
+from custseg.pipeline.stages import evaluate_k_in, segment_in
 from custseg.progress import NullProgress, Progress
 from custseg.tracking.previous import load_previous
 from custseg.tracking.rfm_moves import count_rfm_by_segment, count_rfm_moves
@@ -189,6 +189,23 @@ def segment_transactions(config: RunConfig, data: pd.DataFrame | None = None,
         result = segment_in(engine, table.config, previous=previous, overrides=overrides,
                             progress=progress)[0]
         return replace(result, transactions=table.summary())
+
+
+def evaluate_k_transactions(config: RunConfig, data: pd.DataFrame | None = None,
+                            progress: Progress | None = None, write: bool = True
+                            ) -> KChoiceResult:
+    """:func:`custseg.pipeline.evaluate_k` on a transaction log: the K evidence on its customer
+    table (the K ``run --transactions`` chooses); ``k_selection.json`` gets the log's
+    ``transactions`` block."""
+    parent = None
+    if write:
+        check_writable(config.out)
+        parent = Path(config.out).absolute().parent
+    with (customer_table(config, data, parent, progress) as table,
+          open_engine(table.config, table.source, work_parent=parent) as engine):
+        result = replace(evaluate_k_in(engine, table.config, progress),
+                         transactions=table.summary())
+    return write_k_choice(result, config.out, progress) if write else result
 
 
 def run_transactions(config: RunConfig, data: pd.DataFrame | None = None,
