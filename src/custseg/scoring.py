@@ -290,6 +290,18 @@ def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Pat
                          if model.has_thresholds else None)
 
 
+def category_checks(prepare: object, n_features: int) -> dict:
+    """The validator's options for a model's categorical features (the last ones): which
+    features are categories and the levels each knows; a row of another level is rejected
+    (``category not seen in training``)."""
+    categories = getattr(prepare, "categories", ())
+    if not categories:
+        return {}
+    d = n_features - len(categories)
+    return {"categorical": [j >= d for j in range(n_features)],
+            "levels": [None] * d + [c.codes for c in categories]}
+
+
 def _is_pairs(value: object) -> bool:
     return (isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
             and all(isinstance(v, tuple) and len(v) == 2 for v in value))
@@ -304,7 +316,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
     validator = RowValidator(model.features, feature_cols, id_col,
                              decimal_comma=info.decimal_comma, thousands=info.thousands,
                              unsettled_in=info if info.grouping_unsettled else None,
-                             allow_missing=False if prepare is None else np.isfinite(prepare.fill))
+                             allow_missing=False if prepare is None else np.isfinite(prepare.fill),
+                             **category_checks(prepare, len(feature_cols)))
     scored = StagedFile(out, lock)
     rejected = StagedFile(rejects_path_for(out), lock)
     k = model.n_segments

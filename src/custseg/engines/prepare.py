@@ -208,7 +208,13 @@ class FeaturePrep:
         out = np.empty((len(frame), frame.shape[1]), dtype=np.float64)
         out[:, :d] = frame.iloc[:, :d].to_numpy(dtype=np.float64, na_value=np.nan)
         for j in range(d, frame.shape[1]):
-            cells = frame.iloc[:, j].astype("string").to_numpy(dtype=object, na_value=None)
+            column = frame.iloc[:, j]
+            if pd.api.types.is_float_dtype(column.dtype):  # level codes already (custseg predict)
+                codes = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                if np.isin(codes[np.isfinite(codes)], self.categories[j - d].codes).all():
+                    out[:, j] = codes
+                    continue
+            cells = column.astype("string").to_numpy(dtype=object, na_value=None)
             out[:, j] = level_codes(pa.array(cells, pa.string()))[0]
         return out
 
