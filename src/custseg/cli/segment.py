@@ -10,10 +10,10 @@ import typer
 from custseg.cli import console
 from custseg.cli.app import (
     BatchRowsOpt,
+    CategoricalOpt,
     ColumnMapOpt,
     DecimalOpt,
     EngineOpt,
-    CategoricalOpt,
     ExcludeOpt,
     FeaturesOpt,
     FormatOpt,
