@@ -28,7 +28,7 @@ import pandas as pd
 
 from custseg.config import RunConfig
 from custseg.dboptions import is_database_url
-from custseg.describe.naming import describe_segments, load_overrides
+from custseg.describe.naming import describe_segments, load_overrides, mix_phrases
 from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
@@ -149,6 +149,22 @@ def _medians(scanned: Scan, labels: np.ndarray, segmenter: Segmenter) -> np.ndar
     return np.where(np.isfinite(medians), medians, segmenter.cluster_centers_original_)
 
 
+def _category_mixes(scanned: Scan, labels: np.ndarray, k: int, prep: object) -> list[str] | None:
+    """Per segment, the category share its name gives (on the sample), or None without
+    categorical features."""
+    categories = getattr(prep, "categories", ())
+    if not categories:
+        return None
+    d, shares, base = scanned.spec.n_numeric, [], []
+    counts = np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
+    for j, category in enumerate(categories):
+        onehot = category.indicators(scanned.sample.values[:, d + j])
+        shares.append(np.stack([np.bincount(labels, weights=onehot[:, i], minlength=k)
+                                for i in range(onehot.shape[1])], axis=1) / counts)
+        base.append(onehot.mean(axis=0))
+    return mix_phrases(shares, base, [c.levels for c in categories])
+
+
 def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | None = None,
                overrides: dict | None = None, staging: Path | None = None,
                progress: Progress | None = None, figures: BackgroundFigures | None = None,
@@ -182,7 +198,8 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     with progress.task("Naming segments and fitting CRM rules"):
         segments = describe_segments(_medians(scanned, labels, segmenter), numeric, features,
                                      overrides, seed=config.seed, ids=ids,
-                                     inherited=None if comparison is None else comparison.inherited)
+                                     inherited=None if comparison is None else comparison.inherited,
+                                     mixes=_category_mixes(scanned, labels, k, engine.preparation))
         rules = fit_rules(numeric, labels, features, k, seed=config.seed)
     silhouette = silhouette_values(sample.values, labels, seed=config.seed,
                                    transform=segmenter.scaler_.transform)
