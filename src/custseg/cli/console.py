@@ -115,7 +115,7 @@ def distinctive(result: RunResult, position: int, row: pd.Series) -> str:
     --------
     ``Grocery ↑ 25,350; Detergents_Paper ↑ 11,600; Fresh ↓ 6,010``
     """
-    center = result.segmenter.cluster_centers_[position]
+    center = result.segmenter.cluster_centers_[position][:len(result.features)]  # numeric only
     parts = []
     for j in np.argsort(-np.abs(center), kind="stable")[:DISTINCTIVE_FEATURES]:
         name = result.features[j]
