@@ -48,7 +48,7 @@ def test_a_category_carries_at_most_half_a_numeric_feature(shares):
 
 
 def test_weight_is_one_over_root_two():
-    assert CATEGORY_WEIGHT == pytest.approx(2 ** -0.5)
+    assert pytest.approx(2 ** -0.5) == CATEGORY_WEIGHT
 
 
 def test_indicators_sorted_levels_and_unknown_code():
@@ -82,7 +82,9 @@ def test_check_levels_errors_name_the_column_and_count(levels, expected):
     with pytest.raises(DataValidationError) as error:
         check_levels(["Region"], [levels], "data.csv")
     message = str(error.value)
-    assert "'Region'" in message and expected in message and "\n" not in message
+    assert "'Region'" in message
+    assert expected in message
+    assert "\n" not in message
 
 
 def test_check_levels_accepts_the_limit():

@@ -276,7 +276,8 @@ def test_categorical_errors_are_one_line(tmp_path, args, code, message, monkeypa
     assert result.exit_code == code, result.output
     assert message in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(lines) == 1 and "Traceback" not in result.output
+    assert len(lines) == 1
+    assert "Traceback" not in result.output
 
 
 def test_choose_k_with_a_category_reports_k(tmp_path):

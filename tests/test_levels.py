@@ -19,12 +19,14 @@ def test_codes_depend_on_the_text_only():
 @pytest.mark.parametrize("cells", [["", None, "  "], [None]])
 def test_empty_cells_are_nan(cells):
     codes, texts = level_codes(pa.array(cells, pa.string()))
-    assert np.isnan(codes).all() and texts == {}
+    assert np.isnan(codes).all()
+    assert texts == {}
 
 
 def test_codes_are_exact_floats():
     code = level_code("Female")
-    assert code == int(code) and 0 <= code < 2 ** 52
+    assert code == int(code)
+    assert 0 <= code < 2 ** 52
 
 
 def test_numbers_as_categories_read_as_their_text():

@@ -165,7 +165,8 @@ def _gender_prep(fill: float = np.nan) -> FeaturePrep:
 def test_categories_become_indicators_after_the_numeric_features():
     prep = _gender_prep()
     X = np.array([[3.0, level_code("Male")], [4.0, level_code("Female")]])
-    assert prep.width == 3 and not prep.identity
+    assert prep.width == 3
+    assert not prep.identity
     assert prep.forward(X).tolist() == [[3.0, 0.0, 1.0], [4.0, 1.0, 0.0]]
     assert prep.inverse(prep.forward(X)).tolist() == [[3.0], [4.0]]  # numeric features only
 

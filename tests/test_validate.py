@@ -15,10 +15,10 @@ from custseg.config import RunConfig
 from custseg.exceptions import DataValidationError
 from custseg.io.chunks import Chunk
 from custseg.io.columns import resolve_columns
+from custseg.io.levels import level_code
 from custseg.io.numbers import maybe_grouped, parse_numbers
 from custseg.io.rejects import NO_REJECTS, REJECT_SCHEMA, as_frame
 from custseg.io.sources import FrameSource, Source, open_source
-from custseg.io.levels import level_code
 from custseg.io.validate import UNSEEN_LEVEL, RowValidator
 from custseg.pipeline import segment
 from tests.conftest import write_csv_text
@@ -337,7 +337,8 @@ def test_missing_category_cells_follow_missing(allow_missing, kept):
     assert int(keep.sum()) == kept
     assert values[0, 1] == level_code("Male")
     if allow_missing:
-        assert np.isnan(values[1:3, 1]).all() and rejects.num_rows == 0
+        assert np.isnan(values[1:3, 1]).all()
+        assert rejects.num_rows == 0
     else:
         assert rejects.column("reason").to_pylist() == ["missing value"] * 2
         assert rejects.column("column").to_pylist() == ["g", "g"]
