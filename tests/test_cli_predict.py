@@ -308,3 +308,11 @@ def test_load_model_scores_category_text(gender_run):
     with pytest.raises(DataValidationError, match="Categorical feature 'Gender' has 1 missing or "
                                                   "unknown value"):
         model.predict(frame)
+
+
+def test_predict_on_spark_refuses_a_categorical_model(gender_run, in_tmp):
+    out, _ = gender_run
+    result = runner.invoke(app, ["predict", str(input_path("mall")), "--model", str(out),
+                                 "--engine", "spark", "--out", "s.csv"])
+    assert result.exit_code == 2
+    assert "predict --engine spark does not score yet" in _one_error_line(result)

@@ -206,6 +206,9 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     output_db, output_password = check_output_target(output_table, output_db, database,
                                                      password_env, if_exists=if_exists)
     if engine == "spark":
+        if getattr(getattr(model, "prepare", None), "categories", ()):
+            raise ConfigError("This model has categorical features (--categorical), which "
+                              "predict --engine spark does not score yet: use --engine auto.")
         if database or output_table is not None:
             raise ConfigError("predict --engine spark reads and writes files Spark reads; use "
                               "--engine auto with a database URL or --output-table.")
