@@ -177,44 +177,6 @@ def _name(pos: np.ndarray, features: Sequence[str], fine: bool) -> str:
     return SEPARATOR.join(_phrase(features[j], level(pos[j], fine)) for j in chosen)
 
 
-#: A segment's name gives a category's share when it is this much above the whole base's.
-MIX_POINTS = 0.10
-
-
-def mix_phrases(shares: Sequence[np.ndarray], base: Sequence[np.ndarray],
-                levels: Sequence[Sequence[str]]) -> list[str]:
-    """Per segment, the share of the category that sets it apart most (``72% Female``): among
-    the categorical features (``--categorical``), the category whose share in the segment is
-    furthest above its share of all customers, when that is at least :data:`MIX_POINTS`;
-    else an empty text.
-
-    Parameters
-    ----------
-    shares : sequence of numpy.ndarray
-        Per categorical feature, each segment's share of each category, shape (k, categories).
-    base : sequence of numpy.ndarray
-        Per categorical feature, all customers' share of each category.
-    levels : sequence of sequence of str
-        Per categorical feature, its categories.
-
-    Examples
-    --------
-    >>> mix_phrases([np.array([[0.72, 0.28], [0.5, 0.5]])], [np.array([0.56, 0.44])],
-    ...             [("Female", "Male")])
-    ['72% Female', '']
-    """
-    k = len(shares[0]) if shares else 0
-    out = []
-    for i in range(k):
-        best, phrase = MIX_POINTS - 1e-12, ""
-        for mix, everyone, names in zip(shares, base, levels, strict=True):
-            j = int(np.argmax(mix[i] - everyone))
-            if mix[i, j] - everyone[j] >= best:
-                best, phrase = mix[i, j] - everyone[j], f"{round(100 * mix[i, j])}% {names[j]}"
-        out.append(phrase)
-    return out
-
-
 def generate_names(pos: np.ndarray, features: Sequence[str],
                    mixes: Sequence[str] | None = None) -> list[str]:
     """Distinct business names for segments at positions ``pos`` (k, d), in segment order.
@@ -325,7 +287,8 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
         Names kept from a previous run, by position: they replace the generated name (a
         ``--names`` entry still wins).
     mixes : sequence of str, optional
-        Per segment, a category share to add to its name (:func:`mix_phrases`).
+        Per segment, a category share to add to its name
+        (:func:`custseg.describe.mixes.mix_phrases`).
 
     Examples
     --------

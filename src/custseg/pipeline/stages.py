@@ -28,7 +28,8 @@ import pandas as pd
 
 from custseg.config import RunConfig
 from custseg.dboptions import is_database_url
-from custseg.describe.naming import describe_segments, load_overrides, mix_phrases
+from custseg.describe.mixes import mix_phrases
+from custseg.describe.naming import describe_segments, load_overrides
 from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
@@ -162,7 +163,8 @@ def _category_mixes(scanned: Scan, labels: np.ndarray, k: int, prep: object) -> 
         shares.append(np.stack([np.bincount(labels, weights=onehot[:, i], minlength=k)
                                 for i in range(onehot.shape[1])], axis=1) / counts)
         base.append(onehot.mean(axis=0))
-    return mix_phrases(shares, base, [c.levels for c in categories])
+    return mix_phrases(shares, base, [c.levels for c in categories],
+                       scanned.spec.features[d:])
 
 
 def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | None = None,
