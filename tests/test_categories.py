@@ -100,3 +100,9 @@ def test_encode_sorts_levels_and_imputes_the_most_frequent(counts, fill):
     assert categories[0].levels == tuple(sorted(counts))
     assert codes[0] == level_code(fill)
     assert np.isnan(encode(["c"], [counts], impute=False)[1][0])
+
+
+def test_level_counts_without_a_text_are_too_many():
+    counts = LevelCounts(1)
+    counts.add(np.array([[level_code("a")], [level_code("b")]]))
+    assert counts.result({level_code("a"): "a"}) == (None,)

@@ -106,9 +106,12 @@ class LevelCounts:
 
     def result(self, texts: dict[float, str]) -> tuple[dict[str, int] | None, ...]:
         """Per feature, rows per level text, sorted by text (None: too many levels)."""
-        return tuple(None if counts is None else
-                     dict(sorted((texts[code], n) for code, n in counts.items()))
-                     for counts in self.counts)
+        out = []
+        for counts in self.counts:
+            named = None if counts is None else [(texts.get(code), n) for code, n in counts.items()]
+            out.append(None if named is None or any(t is None for t, _ in named)
+                       else dict(sorted(named)))
+        return tuple(out)
 
 
 def check_levels(features: Sequence[str], levels: Sequence[dict[str, int] | None],

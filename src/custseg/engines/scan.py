@@ -179,6 +179,9 @@ class Scanner:
         self.reservoir.offer(rows, values, valid)
         if self.spec.categorical:
             self.levels.add(values[:, self.spec.n_numeric:])
+            if None in self.levels.counts:  # far too many levels: stop now, not after the pass
+                check_levels(self.spec.features[self.spec.n_numeric:], self.levels.counts,
+                             self.source.name)
         for name, column in self.columns.items():
             column.update(valid.column(name))
         if not (self.text_needs_quotes and self.text_formulas):

@@ -193,7 +193,8 @@ class RowValidator:
         ``OUT_OF_RANGE`` for a level the model does not know); the cells' level codes are left
         in ``self._codes``."""
         self._codes, texts = level_codes(column)
-        self.level_texts.update(texts)
+        if len(self.level_texts) < MAX_LEVEL_TEXTS:  # beyond, the scan stops the run anyway
+            self.level_texts.update(texts)
         codes = np.where(np.isnan(self._codes), numbers.MISSING, numbers.OK).astype(np.uint8)
         known = self.levels[j]
         if known is not None:
@@ -255,6 +256,8 @@ class RowValidator:
         return f"{column!r}: {reason}" if column is not None else reason
 
 
+#: Most level texts remembered (a column with more is no category).
+MAX_LEVEL_TEXTS = 10_000
 #: Reason of a row whose category is not one of the model's levels (``custseg predict``).
 UNSEEN_LEVEL = "category not seen in training"
 
