@@ -21,6 +21,13 @@ it by √2 and does not centre it). Why this rule:
   (Gender on the Mall data, 56% / 44%: 0.25). A category can take part, never outvote the
   numeric features.
 
+Measured on the Mall data (``--categorical Gender``, adjusted Rand index against the plain
+K = 5 run): with this weight K = 6 is chosen (weak; the five income/spending segments, the
+average one split into its women and its men: ARI 0.75), and with K = 5 forced the segments
+are the plain run's (ARI 1.0). With indicators of total variance 1, or plain 0/1 indicators,
+K = 10 is chosen (each segment split by Gender; ARI 0.58) and at K = 5 the ARI falls to 0.40
+and 0.60: Gender outvotes income and spending.
+
 Missing cells follow ``--missing``: rejected (``missing value``), or, with ``impute``, given
 the most frequent level (ties: the first in sorted order).
 """
