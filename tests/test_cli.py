@@ -257,3 +257,32 @@ def test_decimal_option_reads_european_numbers_on_every_engine(tmp_path, mall_pa
                                  "--out", str(reference), "--engine", "memory"])
     assert result.exit_code == 0, result.output
     assert (reference / "euro_clustered.csv").read_bytes() == clustered
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["run", "--categorical", "Gendr"], 4, "Column 'Gendr' not found"),
+    (["run", "--categorical", "Age"], 4,
+     "Categorical feature 'Age' has 51 distinct values in Mall_Customers.csv, more than 20"),
+    (["choose-k", "--categorical", "Age"], 4, "Categorical feature 'Age' has 51 distinct values"),
+    (["run", "--categorical", "CustomerID"], 2, "is the id column"),
+    (["run", "--categorical", "Gender", "--engine", "spark"], 2,
+     "--categorical is not supported with --engine spark"),
+    (["run", "--categorical", "Annual Income (k$)"], 2, "in both --features and --categorical"),
+    (["run", "--categorical", "Gender", "--categorical", "Gender"], 2, "listed twice"),
+])
+def test_categorical_errors_are_one_line(tmp_path, args, code, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*args, "--out", "o"])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1
+    assert "Traceback" not in result.output
+
+
+def test_choose_k_with_a_category_reports_k(tmp_path):
+    result = runner.invoke(app, ["choose-k", "--categorical", "Gender", "--out",
+                                 str(tmp_path / "k"), "--k-max", "8"])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "k" / "k_selection.json").read_text()
+    assert '"chosen_k": 6' in summary

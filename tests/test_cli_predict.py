@@ -254,3 +254,65 @@ def test_model_file_renamed_to_pkl_is_still_our_json(run_dir, in_tmp):
     result = runner.invoke(app, ["predict", "--model", str(renamed), "-q"])
     assert result.exit_code == 0, result.output
     assert (in_tmp / "mall_customers_scored.csv").exists()
+
+
+# --------------------------------------------------------------------------- categorical features
+
+@pytest.fixture(scope="module", params=["memory", "batches"])
+def gender_run(request, tmp_path_factory):
+    """A Mall run with --categorical Gender (on each local engine) and its clustered file."""
+    out = tmp_path_factory.mktemp("gender") / "segmentation_output"
+    result = runner.invoke(app, ["run", "-q", "--categorical", "Gender", "--engine", request.param,
+                                 "--batch-rows", "7", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, pd.read_csv(out / "mall_customers_clustered.csv")
+
+
+@pytest.mark.parametrize("model", [MODEL_FILE, PICKLE_FILE])
+def test_predict_with_a_category_reproduces_the_run(gender_run, in_tmp, model):
+    out, clustered = gender_run
+    trust = ["--trust-pickle"] if model == PICKLE_FILE else []
+    result = runner.invoke(app, ["predict", str(input_path("mall")), "--model", str(out / model),
+                                 "--out", "scored.csv", *trust])
+    assert result.exit_code == 0, result.output
+    scored = read_scored(in_tmp / "scored.csv")
+    assert scored["Cluster"].tolist() == clustered["Cluster"].tolist()
+
+
+def test_predict_rejects_a_category_not_seen_in_training(gender_run, in_tmp):
+    out, clustered = gender_run
+
+    def other(df):
+        df.loc[4, "Gender"] = "Other"
+        return df
+
+    path = _mall_csv(in_tmp, other)
+    result = runner.invoke(app, ["predict", str(path), "--model", str(out), "--out", "s.csv"])
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(in_tmp / "s_rejected_rows.csv")
+    assert rejects.to_dict("records") == [{"row": 6, "customer_id": 5, "column": "Gender",
+                                           "value": "Other",
+                                           "reason": "category not seen in training"}]
+    scored = read_scored(in_tmp / "s.csv")
+    assert scored["Cluster"].tolist() == clustered["Cluster"].drop(index=4).tolist()
+
+
+def test_load_model_scores_category_text(gender_run):
+    from custseg import load_model
+
+    out, clustered = gender_run
+    model = load_model(out)
+    frame = clustered.drop(columns=["Cluster", "Segment"])
+    assert model.predict(frame).tolist() == clustered["Cluster"].tolist()
+    frame.loc[0, "Gender"] = "Other"
+    with pytest.raises(DataValidationError, match="Categorical feature 'Gender' has 1 missing or "
+                                                  "unknown value"):
+        model.predict(frame)
+
+
+def test_predict_on_spark_refuses_a_categorical_model(gender_run, in_tmp):
+    out, _ = gender_run
+    result = runner.invoke(app, ["predict", str(input_path("mall")), "--model", str(out),
+                                 "--engine", "spark", "--out", "s.csv"])
+    assert result.exit_code == 2
+    assert "predict --engine spark does not score yet" in _one_error_line(result)

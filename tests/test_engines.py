@@ -366,3 +366,39 @@ def test_generated_csv_matches_between_engines_at_a_prime_batch(tmp_path):
     assert memory.k == 5
     assert batches.engine["passes"] == memory.engine["passes"] >= 4
     assert_same_outputs(memory, batches)
+
+
+# --------------------------------------------------------------------------- categorical features
+
+@pytest.mark.parametrize("missing", ["reject", "impute"])
+def test_categorical_outputs_are_identical_on_every_engine(tmp_path, missing):
+    """--categorical Gender, with blank Gender cells rejected or imputed: the same bytes in
+    memory and in batches (the level codes do not depend on the order categories appear in)."""
+    table = pd.read_csv(ROOT / "src/custseg/datasets/Mall_Customers.csv", dtype=str)
+    table.loc[[3, 50, 120], "Gender"] = ""
+    path = tmp_path / "mall_blanks.csv"
+    table.to_csv(path, index=False)
+    runs = _run_everywhere(tmp_path, LARGE_ENGINES, input=path, categorical=("Gender",),
+                           missing=missing, k_max=K_MAX)
+    for result in runs.values():
+        assert_same_outputs(runs["memory"], result)
+        assert result.preparation.categories[0].levels == ("Female", "Male")
+    memory = runs["memory"]
+    summary = json.loads((memory.config.out / "segments.json").read_text())
+    assert summary["categorical"][0]["fill"] == ("Female" if missing == "impute" else None)
+    assert memory.rows.rejected == (0 if missing == "impute" else 3)
+
+
+@pytest.mark.parametrize("name", list(LARGE_ENGINES))
+def test_a_column_of_many_values_stops_the_scan_with_the_same_line(tmp_path, name):
+    table = pd.read_csv(ROOT / "src/custseg/datasets/Mall_Customers.csv", dtype=str)
+    table = pd.concat([table] * 6, ignore_index=True)
+    table["CustomerID"] = [str(i) for i in range(len(table))]
+    table["Gender"] = [f"g{i}" for i in range(len(table))]
+    path = tmp_path / "many.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as error:
+        run(RunConfig(input=path, out=tmp_path / "out", categorical=("Gender",),
+                      **LARGE_ENGINES[name]))
+    assert str(error.value).startswith(
+        "Categorical feature 'Gender' has more than 1,000 distinct values in many.csv")

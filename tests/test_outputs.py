@@ -82,3 +82,20 @@ def test_parquet_output_keeps_every_cell_and_the_segments(tmp_path, mall_run: Ru
     assert lists == sorted(f"{s.slug}.parquet" for s in result.segments)
     again = run(RunConfig(out=tmp_path / "pq2", output_format="parquet"))
     assert again.outputs["clustered"].read_bytes() == result.outputs["clustered"].read_bytes()
+
+
+def test_categorical_run_records_levels_weight_and_rule(tmp_path, schema):
+    from custseg.pipeline import run
+
+    result = run(out=tmp_path / "out", categorical=("Gender",), k=5)
+    summary = json.loads(result.outputs["summary"].read_text(encoding="utf-8"))
+    jsonschema.validate(summary, schema, cls=jsonschema.Draft202012Validator)
+    assert summary["categorical"] == [{
+        "feature": "Gender", "column": "Gender", "levels": ["Female", "Male"],
+        "weight": pytest.approx(0.707107), "rule": summary["categorical"][0]["rule"],
+        "fill": None}]
+    assert "1/sqrt(2)" in summary["categorical"][0]["rule"]
+    assert summary["run"]["config"]["categorical"] == ["Gender"]
+    assert set(summary["segments"][0]["categories"]["Gender"]) == {"Female", "Male"}
+    report = result.outputs["report"].read_text(encoding="utf-8")
+    assert "<td>Gender</td><td>Female, Male</td><td>0.707</td>" in report

@@ -11,8 +11,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from custseg import RunConfig
+from custseg.engines.categories import Category
 from custseg.engines.prepare import FeaturePrep, PreparedScaler, choose_transforms
 from custseg.exceptions import ConfigError
+from custseg.io.levels import level_code
 from custseg.modelfile import load_model
 from custseg.pipeline import run, segment
 from custseg.scoring import predict_file
@@ -151,3 +153,59 @@ def test_robust_scaler_centres_on_medians_and_divides_by_iqr(mall_df):
     np.testing.assert_allclose(result.segmenter.scaler_.mean_, median)
     np.testing.assert_allclose(result.segmenter.scaler_.scale_, q3 - q1)
     assert sorted(result.sizes.tolist()) == [22, 23, 35, 39, 81]
+
+
+# --------------------------------------------------------------------------- categorical features
+
+def _gender_prep(fill: float = np.nan) -> FeaturePrep:
+    return FeaturePrep(("none",), np.array([np.nan, fill]),
+                       categories=(Category("Gender", ("Female", "Male")),))
+
+
+def test_categories_become_indicators_after_the_numeric_features():
+    prep = _gender_prep()
+    X = np.array([[3.0, level_code("Male")], [4.0, level_code("Female")]])
+    assert prep.width == 3
+    assert not prep.identity
+    assert prep.forward(X).tolist() == [[3.0, 0.0, 1.0], [4.0, 1.0, 0.0]]
+    assert prep.inverse(prep.forward(X)).tolist() == [[3.0], [4.0]]  # numeric features only
+
+
+@pytest.mark.parametrize("fill", [None, "Male"])
+def test_categories_round_trip_through_the_model_block(fill):
+    prep = _gender_prep(np.nan if fill is None else level_code(fill))
+    block = prep.to_dict(["Income", "Gender"])
+    assert block["features"][1] == {"name": "Gender", "transform": "onehot", "fill": fill,
+                                    "levels": ["Female", "Male"],
+                                    "weight": pytest.approx(2 ** -0.5)}
+    back = FeaturePrep.from_dict(block, 2)
+    X = np.array([[1.0, level_code("Male")], [2.0, np.nan]])
+    if fill is None:
+        X = X[:1]
+    assert np.array_equal(back.forward(X), prep.forward(X))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"levels": ["Male", "Female"]}, "sorted"),
+    ({"levels": ["Male"]}, "2 or more"),
+    ({"weight": -1}, "weight"),
+    ({"fill": "Other"}, "fill"),
+])
+def test_bad_category_blocks_are_refused(change, message):
+    block = _gender_prep().to_dict(["Income", "Gender"])
+    block["features"][1].update(change)
+    with pytest.raises(ValueError, match=message):
+        FeaturePrep.from_dict(block, 2)
+
+
+def test_prepared_scaler_takes_category_text_in_a_data_frame():
+    prep = _gender_prep()
+    scaler = PreparedScaler.from_moments(prep, np.array([2.0, 0.0, 0.0]),
+                                         np.array([1.0, 2.0, 2.0]), 10)
+    frame = pd.DataFrame({"Income": [3.0, 1.0], "Gender": ["Male", "Female"]})
+    codes = np.array([[3.0, level_code("Male")], [1.0, level_code("Female")]])
+    expected = [[1.0, 0.0, 2 ** -0.5], [-1.0, 2 ** -0.5, 0.0]]
+    assert np.allclose(scaler.transform(frame), expected)
+    assert np.allclose(scaler.transform(codes), expected)
+    assert np.allclose(scaler.transform(pd.DataFrame(codes, columns=["Income", "Gender"])),
+                       expected)

@@ -15,10 +15,11 @@ from custseg.config import RunConfig
 from custseg.exceptions import DataValidationError
 from custseg.io.chunks import Chunk
 from custseg.io.columns import resolve_columns
+from custseg.io.levels import level_code
 from custseg.io.numbers import maybe_grouped, parse_numbers
 from custseg.io.rejects import NO_REJECTS, REJECT_SCHEMA, as_frame
 from custseg.io.sources import FrameSource, Source, open_source
-from custseg.io.validate import RowValidator
+from custseg.io.validate import UNSEEN_LEVEL, RowValidator
 from custseg.pipeline import segment
 from tests.conftest import write_csv_text
 
@@ -318,3 +319,35 @@ def test_thousands_grouping_in_semicolon_files_is_said_not_guessed(tmp_path, inc
     assert values[-1, 1] == expected
     # '.' marking decimals makes '12,5' no number; ',' marking them keeps it.
     assert keep[0] == (decimal != ".")
+
+
+# --------------------------------------------------------------------------- categorical features
+
+def _category_check(cells: list, allow_missing: bool = False, levels=None):
+    table = pa.table({"id": [str(i) for i in range(len(cells))], "x": ["1"] * len(cells),
+                      "g": pa.array(cells, pa.string())})
+    validator = RowValidator(["x", "g"], ["x", "g"], "id", categorical=[False, True],
+                             allow_missing=[False, allow_missing], levels=levels)
+    return validator, validator.check(Chunk(table, np.arange(2, 2 + len(cells)), NO_REJECTS))
+
+
+@pytest.mark.parametrize(("allow_missing", "kept"), [(False, 2), (True, 4)])
+def test_missing_category_cells_follow_missing(allow_missing, kept):
+    _, (keep, values, rejects) = _category_check(["Male", "", None, " Female "], allow_missing)
+    assert int(keep.sum()) == kept
+    assert values[0, 1] == level_code("Male")
+    if allow_missing:
+        assert np.isnan(values[1:3, 1]).all()
+        assert rejects.num_rows == 0
+    else:
+        assert rejects.column("reason").to_pylist() == ["missing value"] * 2
+        assert rejects.column("column").to_pylist() == ["g", "g"]
+
+
+def test_a_category_the_model_does_not_know_is_rejected_with_a_reason():
+    known = [None, np.array([level_code("Female"), level_code("Male")])]
+    validator, (keep, _, rejects) = _category_check(["Male", "Other", "Female"], levels=known)
+    assert keep.tolist() == [True, False, True]
+    assert rejects.to_pylist() == [{"row": 3, "customer_id": "1", "column": "g", "value": "Other",
+                                    "reason": UNSEEN_LEVEL}]
+    assert validator.level_texts[level_code("Other")] == "Other"

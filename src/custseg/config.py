@@ -136,7 +136,12 @@ class RunConfig:
         What is done to the features before scaling (:mod:`custseg.engines.prepare`); ``auto``:
         ``log1p`` for non-negative features whose skewness is above 1.
     missing : {"reject", "impute"}, default "reject"
-        A row with a missing feature cell is rejected, or the cell takes the feature's median.
+        A row with a missing feature cell is rejected, or the cell takes the feature's median
+        (a categorical feature's: its most frequent category).
+    categorical : tuple of str, default ()
+        Category columns one-hot encoded as extra features (``--categorical Gender``), each
+        weighted so it counts at most half as much as one numeric feature
+        (:mod:`custseg.engines.categories`).
     scaler : {"standard", "robust"}, default "standard"
         Scale by mean and standard deviation, or by median and interquartile range.
 
@@ -197,6 +202,7 @@ class RunConfig:
     transform: str = "auto"
     missing: str = "reject"
     scaler: str = "standard"
+    categorical: tuple[str, ...] = ()
     # Set by the CLI when the user named --features: then the features are never chosen.
     features_required: bool = field(default=False, repr=False)
 
@@ -275,9 +281,28 @@ class RunConfig:
             raise ConfigError(f"--missing must be one of {', '.join(MISSING)} (got {self.missing!r}).")
         if self.scaler not in SCALERS:
             raise ConfigError(f"--scaler must be one of {', '.join(SCALERS)} (got {self.scaler!r}).")
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        self._check_categorical()
         if self.transactions is not None and self.engine == "spark":
             raise ConfigError("--transactions does not run on --engine spark yet: use --engine "
                               "memory or batches, or aggregate the log with `custseg rfm` first.")
+
+    def _check_categorical(self) -> None:
+        if not self.categorical:
+            return
+        twice = sorted({c for c in self.categorical if self.categorical.count(c) > 1})
+        if twice:
+            raise ConfigError(f"Column {twice[0]!r} is listed twice in --categorical.")
+        both = [c for c in self.categorical if c in self.features]
+        if both:
+            raise ConfigError(f"Column {both[0]!r} is in both --features and --categorical: a "
+                              "column is either a numeric feature or a category.")
+        if self.engine == "spark":
+            raise ConfigError("--categorical is not supported with --engine spark yet: use "
+                              "--engine memory or batches.")
+        if self.previous is not None:
+            raise ConfigError("--categorical with --previous is not supported yet: compare the "
+                              "runs with `custseg compare` instead.")
 
     @property
     def forced_k(self) -> int | None:

@@ -206,6 +206,9 @@ def predict_file(model: Scorer, input_path: str | Path, out_path: str | Path | N
     output_db, output_password = check_output_target(output_table, output_db, database,
                                                      password_env, if_exists=if_exists)
     if engine == "spark":
+        if getattr(getattr(model, "prepare", None), "categories", ()):
+            raise ConfigError("This model has categorical features (--categorical), which "
+                              "predict --engine spark does not score yet: use --engine auto.")
         if database or output_table is not None:
             raise ConfigError("predict --engine spark reads and writes files Spark reads; use "
                               "--engine auto with a database URL or --output-table.")
@@ -290,6 +293,18 @@ def _predict_on_spark(model: Scorer, input_path: str | Path, out_path: str | Pat
                          if model.has_thresholds else None)
 
 
+def category_checks(prepare: object, n_features: int) -> dict:
+    """The validator's options for a model's categorical features (the last ones): which
+    features are categories and the levels each knows; a row of another level is rejected
+    (``category not seen in training``)."""
+    categories = getattr(prepare, "categories", ())
+    if not categories:
+        return {}
+    d = n_features - len(categories)
+    return {"categorical": [j >= d for j in range(n_features)],
+            "levels": [None] * d + [c.codes for c in categories]}
+
+
 def _is_pairs(value: object) -> bool:
     return (isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
             and all(isinstance(v, tuple) and len(v) == 2 for v in value))
@@ -304,7 +319,8 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
     validator = RowValidator(model.features, feature_cols, id_col,
                              decimal_comma=info.decimal_comma, thousands=info.thousands,
                              unsettled_in=info if info.grouping_unsettled else None,
-                             allow_missing=False if prepare is None else np.isfinite(prepare.fill))
+                             allow_missing=False if prepare is None else np.isfinite(prepare.fill),
+                             **category_checks(prepare, len(feature_cols)))
     scored = StagedFile(out, lock)
     rejected = StagedFile(rejects_path_for(out), lock)
     k = model.n_segments

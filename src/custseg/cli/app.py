@@ -170,6 +170,11 @@ ExcludeOpt = Annotated[list[str] | None, typer.Option(
     "--exclude", metavar="COLUMN",
     help="Never use this column as a feature (repeatable). Without --features, custseg uses the "
          "default features when present, else the table's numeric behaviour columns.")]
+CategoricalOpt = Annotated[list[str] | None, typer.Option(
+    "--categorical", metavar="COLUMN",
+    help="Also segment on this category column (repeatable; at most 20 categories): one-hot "
+         "encoded, each category weighted 1/sqrt(2), so the column counts at most half as much "
+         "as one numeric feature. Stored in the model; predict rejects unseen categories.")]
 TransformOpt = Annotated[str, typer.Option(
     "--transform", help="Before scaling: 'auto' takes log1p of non-negative features whose "
                         "skewness is above 1; 'log' of every non-negative feature; 'quantile' maps "

@@ -119,7 +119,7 @@ def distinctive(result: RunResult, position: int, row: pd.Series) -> str:
     --------
     ``Grocery ↑ 25,350; Detergents_Paper ↑ 11,600; Fresh ↓ 6,010``
     """
-    center = result.segmenter.cluster_centers_[position]
+    center = result.segmenter.cluster_centers_[position][:len(result.features)]  # numeric only
     parts = []
     for j in np.argsort(-np.abs(center), kind="stable")[:DISTINCTIVE_FEATURES]:
         name = result.features[j]
@@ -145,9 +145,15 @@ def preparation_lines(result: RunResult) -> list[str]:
             kinds = sorted(set(prep.transforms) - {"none"})
             lines.append(f"Transformed ({', '.join(kinds)}) before scaling: {', '.join(logged)}; "
                          "profiles in original units (--transform none to switch off).")
-        filled = [f"{f} {m:,}" for f, m in zip(result.features, prep.imputed, strict=True) if m]
+        every = result.features + result.config.categorical[:len(prep.categories)]
+        filled = [f"{f} {m:,}" for f, m in zip(every, prep.imputed, strict=True) if m]
         if filled:
-            lines.append(f"Imputed with the median (missing cells): {', '.join(filled)}.")
+            lines.append(f"Imputed with the median (a category: its most frequent one; missing "
+                         f"cells): {', '.join(filled)}.")
+        for feature, category in zip(result.config.categorical, prep.categories, strict=False):
+            lines.append(f"Categorical feature {feature}: {len(category.levels)} categories "
+                         f"({', '.join(category.levels)}), one-hot, each weighted "
+                         f"{category.weight:.3f} (1/sqrt(2)): at most half a numeric feature.")
     if result.outliers and result.outliers["customers"]:
         n = result.outliers["customers"]
         lines.append(f"Outliers: {n:,} customer(s) far beyond the rest (3 IQR after transform), "

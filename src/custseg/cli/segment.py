@@ -10,6 +10,7 @@ import typer
 from custseg.cli import console
 from custseg.cli.app import (
     BatchRowsOpt,
+    CategoricalOpt,
     ColumnMapOpt,
     DecimalOpt,
     EngineOpt,
@@ -77,6 +78,7 @@ def run(
     input: InputArg = None,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
+    categorical: CategoricalOpt = None,
     transform: TransformOpt = "auto",
     missing: MissingOpt = "reject",
     scaler: ScalerOpt = "standard",
@@ -132,7 +134,7 @@ def run(
                               transactions, customer_column, date_column, amount_column,
                               order_column, quantity_column, date_format, as_of),
                           exclude=tuple(exclude or ()), transform=transform, missing=missing,
-                          scaler=scaler)
+                          scaler=scaler, categorical=tuple(categorical or ()))
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -145,6 +147,7 @@ def choose_k(
     input: InputArg = None,
     features: FeaturesOpt = None,
     exclude: ExcludeOpt = None,
+    categorical: CategoricalOpt = None,
     transform: TransformOpt = "auto",
     missing: MissingOpt = "reject",
     k_min: KMinOpt = DEFAULT_K_MIN,
@@ -182,7 +185,7 @@ def choose_k(
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
                           sheet=sheet, decimal=decimal, on_invalid=on_invalid,
-                          exclude=tuple(exclude or ()),
+                          exclude=tuple(exclude or ()), categorical=tuple(categorical or ()),
                           transform=transform, missing=missing, table=table, query=query,
                           password_env=password_env, transactions=transaction_options(
                               transactions, customer_column, date_column, amount_column,

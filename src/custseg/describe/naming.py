@@ -177,7 +177,8 @@ def _name(pos: np.ndarray, features: Sequence[str], fine: bool) -> str:
     return SEPARATOR.join(_phrase(features[j], level(pos[j], fine)) for j in chosen)
 
 
-def generate_names(pos: np.ndarray, features: Sequence[str]) -> list[str]:
+def generate_names(pos: np.ndarray, features: Sequence[str],
+                   mixes: Sequence[str] | None = None) -> list[str]:
     """Distinct business names for segments at positions ``pos`` (k, d), in segment order.
 
     Examples
@@ -185,12 +186,13 @@ def generate_names(pos: np.ndarray, features: Sequence[str]) -> list[str]:
     >>> generate_names(np.array([[0.9, 0.1], [0.5, 0.5], [0.95, 0.2]]), ["Income", "Spending"])
     ['High income · Low spending', 'Average income · Average spending', 'Very high income · Low spending']
     """
-    names = [_name(p, features, fine=False) for p in pos]
+    mixes = [SEPARATOR + m if m else "" for m in (mixes or [""] * len(pos))]
+    names = [_name(p, features, fine=False) + m for p, m in zip(pos, mixes, strict=True)]
     for name in set(names):
         same = [i for i, n in enumerate(names) if n == name]
         if len(same) > 1:
             for i in same:
-                names[i] = _name(pos[i], features, fine=True)
+                names[i] = _name(pos[i], features, fine=True) + mixes[i]
     clashing = {name for name in names if names.count(name) > 1}
     seen: dict[str, int] = {}
     for i, name in enumerate(names):  # still equal: number them in segment (size) order
@@ -262,7 +264,8 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
                       overrides: Mapping[str, Mapping[str, str]] | None = None,
                       actions: ActionTable | None = None, seed: int = 0,
                       ids: Sequence[int] | None = None,
-                      inherited: Mapping[int, str] | None = None) -> tuple[SegmentInfo, ...]:
+                      inherited: Mapping[int, str] | None = None,
+                      mixes: Sequence[str] | None = None) -> tuple[SegmentInfo, ...]:
     """Name, describe and suggest an action for each segment.
 
     Parameters
@@ -283,6 +286,9 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
     inherited : mapping of int to str, optional
         Names kept from a previous run, by position: they replace the generated name (a
         ``--names`` entry still wins).
+    mixes : sequence of str, optional
+        Per segment, a category share to add to its name
+        (:func:`custseg.describe.mixes.mix_phrases`).
 
     Examples
     --------
@@ -293,7 +299,7 @@ def describe_segments(medians: np.ndarray, values: np.ndarray, features: Sequenc
     """
     actions = actions or load_action_table()
     pos = positions(medians, values, seed=seed)
-    generated = generate_names(pos, features)
+    generated = generate_names(pos, features, mixes)
     ids = list(range(len(generated))) if ids is None else [int(i) for i in ids]
     inherited = inherited or {}
     # Kept names win; a generated name equal to a kept one gets a number (never an error about

@@ -66,6 +66,7 @@ class SegmentTotals:
     def __init__(self, k: int, n_features: int, plans: Mapping[str, ColumnPlan] | None = None
                  ) -> None:
         self.k = k
+        self.n_features = n_features
         self.plans = dict(plans or {})
         self.numeric = [name for name, plan in self.plans.items() if plan.kind == "numeric"]
         self.sizes = np.zeros(k, dtype=np.int64)
@@ -124,7 +125,9 @@ class SegmentTotals:
             counts += np.bincount(labels[present] * m + code[present], minlength=self.k * m
                                   ).reshape(self.k, m)
         extra = np.column_stack(numeric) if numeric else np.empty((len(labels), 0))
-        self._blocks.feed(labels, batch.values, batch.squared, extra)
+        # Categorical features' level codes (after the numeric features) are not summed: their
+        # categories are counted as a profile column's.
+        self._blocks.feed(labels, batch.values[:, :self.n_features], batch.squared, extra)
 
     def _add_block(self, labels: np.ndarray, values: np.ndarray, squared: np.ndarray,
                    extra: np.ndarray) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.preprocessing import StandardScaler
 
+from custseg.engines.categories import LevelCounts, check_levels
 from custseg.engines.columns import ColumnPlan, ColumnScan
 from custseg.engines.kernels import Blocks
 from custseg.engines.sample import Reservoir, Sample
@@ -56,6 +57,9 @@ class ScanSpec:
         (filled later, :mod:`custseg.engines.prepare`), and is counted per feature.
     log_moments : bool, default False
         Also total the mean and variance of ``log1p`` of each feature (for ``--transform``).
+    categorical : int, default 0
+        How many of the features, the last ones, are categories (``--categorical``): their
+        values are level codes (:mod:`custseg.io.levels`), their levels counted exactly.
     """
 
     features: tuple[str, ...]
@@ -65,6 +69,12 @@ class ScanSpec:
     sample_rows: int
     missing: str = "reject"
     log_moments: bool = False
+    categorical: int = 0
+
+    @property
+    def n_numeric(self) -> int:
+        """Numeric features (the first ones)."""
+        return len(self.features) - self.categorical
 
 
 def block_scaler(values: np.ndarray) -> StandardScaler:
@@ -103,7 +113,10 @@ class Scanner:
                                       decimal_comma=source.decimal_comma,
                                       thousands=source.thousands,
                                       unsettled_in=source if source.grouping_unsettled else None,
-                                      allow_missing=spec.missing == "impute")
+                                      allow_missing=spec.missing == "impute",
+                                      categorical=[j >= spec.n_numeric
+                                                   for j in range(len(spec.features))])
+        self.levels = LevelCounts(spec.categorical)
         self.reservoir = Reservoir(spec.sample_rows, spec.seed)
         self.scaler = StandardScaler()
         self._moments = Blocks(self.scaler.partial_fit)
@@ -133,7 +146,8 @@ class Scanner:
             The valid rows (every column, cells as read).
         """
         if self.columns is None:
-            skip = {*self.spec.feature_columns, self.spec.id_column}
+            # A category stays a profile column too: its shares per segment are its profile.
+            skip = {*self.spec.feature_columns[:self.spec.n_numeric], self.spec.id_column}
             self.columns = {f.name: ColumnScan(f.name, f.type) for f in chunk.table.schema
                             if f.name not in skip}
         self.n_input += chunk.n_records
@@ -163,6 +177,11 @@ class Scanner:
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
         self.reservoir.offer(rows, values, valid)
+        if self.spec.categorical:
+            self.levels.add(values[:, self.spec.n_numeric:])
+            if None in self.levels.counts:  # far too many levels: stop now, not after the pass
+                check_levels(self.spec.features[self.spec.n_numeric:], self.levels.counts,
+                             self.source.name)
         for name, column in self.columns.items():
             column.update(valid.column(name))
         if not (self.text_needs_quotes and self.text_formulas):
@@ -201,7 +220,8 @@ class Scanner:
             sample=self.reservoir.sample(), plans=plans, text_needs_quotes=self.text_needs_quotes,
             log_scaler=self.log_scaler if self.n_valid else None,
             missing=tuple(int(m) for m in self.missing),
-            text_formulas=self.text_formulas)
+            text_formulas=self.text_formulas,
+            levels=self.levels.result(self.validator.level_texts))
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,6 +261,9 @@ class Scan:
     text_formulas : bool
         Some valid text cell may start like a spreadsheet formula (False: no cell does, and the
         writers need not look again).
+    levels : tuple of dict
+        Per categorical feature, valid rows per level text (None: more than
+        :data:`~custseg.engines.categories.MAX_TRACKED` levels).
     """
 
     spec: ScanSpec
@@ -259,6 +282,7 @@ class Scan:
     log_scaler: StandardScaler | None = None
     missing: tuple[int, ...] = ()
     text_formulas: bool = True
+    levels: tuple[dict[str, int] | None, ...] = ()
 
     @property
     def n_rejected(self) -> int:
@@ -294,7 +318,8 @@ class Scan:
                 f"{self.problem}). Fix those values, or choose other columns with --features"
                 f"{'; --missing impute fills missing values' if 'missing' in self.problem else ''}.")
         self.check_k(k)
-        for j, feature in enumerate(self.spec.features):
+        check_levels(self.spec.features[self.spec.n_numeric:], self.levels, name)
+        for j, feature in enumerate(self.spec.features[:self.spec.n_numeric]):
             if self.n_valid > 1 and self.low[j] == self.high[j]:
                 raise DataValidationError(
                     f"Feature {feature!r} has the same value ({self.low[j]:g}) in all "

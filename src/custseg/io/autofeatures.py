@@ -80,6 +80,7 @@ class FeatureChoice:
 
 def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
                     exclude: Sequence[str] = (), decimal_comma: bool = False,
+                    categorical: Sequence[str] = (),
                     thousands: str | None = None) -> FeatureChoice:
     """Choose the behaviour columns of ``table`` (see the module notes).
 
@@ -93,6 +94,8 @@ def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
         The input's name, for messages.
     exclude : sequence of str, default ()
         Columns never to choose (``--exclude``).
+    categorical : sequence of str, default ()
+        Columns that are categorical features (``--categorical``), never numeric ones.
     decimal_comma : bool, default False
         Accept ``12,5`` as 12.5.
     thousands : {".", ","} or None, default None
@@ -129,6 +132,8 @@ def choose_features(table: pa.Table, id_column: str | None, source_name: str, *,
             reason = "the id"
         elif name in exclude:
             reason = "--exclude"
+        elif name in categorical:
+            reason = "--categorical"
         else:
             reason, values = _numeric_reason(name, table.column(name), decimal_comma, thousands)
             if reason is None:

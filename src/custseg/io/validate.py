@@ -23,6 +23,7 @@ from custseg.io.chunks import Chunk
 from custseg.io.columns import canonical_name
 from custseg.io.formats import SourceInfo
 from custseg.io.ids import SeenIds, id_keys
+from custseg.io.levels import level_codes
 from custseg.io.numbers import maybe_grouped, parse_numbers, range_codes
 from custseg.io.rejects import REJECT_SCHEMA, Reason
 
@@ -72,11 +73,19 @@ class RowValidator:
     allow_missing : bool or sequence of bool, default False
         A missing feature cell does not reject its row: its value is NaN (``--missing impute``);
         one flag for every feature, or one per feature.
+    categorical : sequence of bool, optional
+        Per feature: a category (``--categorical``), whose cells become level codes
+        (:func:`custseg.io.levels.level_codes`) instead of numbers.
+    levels : sequence of numpy.ndarray or None, optional
+        Per feature, the level codes a model knows (``custseg predict``): a category cell of
+        another level rejects its row (:data:`UNSEEN_LEVEL`). None: any level (a run).
 
     Attributes
     ----------
     seen : SeenIds
         Ids of the valid rows so far.
+    level_texts : dict of float to str
+        The text of every level code seen in a category cell.
     problems : collections.Counter
         Rejects per (column, kind of problem), for messages.
 
@@ -94,7 +103,9 @@ class RowValidator:
     def __init__(self, features: Sequence[str], feature_columns: Sequence[str],
                  id_column: str | None, decimal_comma: bool = False,
                  allow_missing: bool | Sequence[bool] = False, thousands: str | None = None,
-                 unsettled_in: SourceInfo | None = None) -> None:
+                 unsettled_in: SourceInfo | None = None,
+                 categorical: Sequence[bool] | None = None,
+                 levels: Sequence[np.ndarray | None] | None = None) -> None:
         self.features = list(features)
         self.feature_columns = list(feature_columns)
         self.id_column = id_column
@@ -102,6 +113,9 @@ class RowValidator:
         self.allow_missing = np.broadcast_to(np.asarray(allow_missing, dtype=bool),
                                              (len(self.feature_columns),))
         self.checked = ([id_column] if id_column else []) + self.feature_columns
+        self.categorical = list(categorical or [False] * len(self.feature_columns))
+        self.levels = list(levels or [None] * len(self.feature_columns))
+        self.level_texts: dict[float, str] = {}
         self.seen = SeenIds()
         self.problems: Counter = Counter()
 
@@ -138,6 +152,15 @@ class RowValidator:
         if self.unsettled_in is not None:
             self._check_grouping(table, rows)
         for j, (wanted, column) in enumerate(zip(self.features, self.feature_columns, strict=True)):
+            if self.categorical[j]:
+                codes = self._levels(table.column(column), j)
+                range_reasons.append(UNSEEN_LEVEL)
+                values[:, j] = np.where(codes == numbers.OK, self._codes, np.nan)
+                failed = codes != numbers.OK
+                if self.allow_missing[j]:
+                    failed &= codes != numbers.MISSING
+                _record(reason_col, reason_code, failed, len(range_reasons) - 1, codes)
+                continue
             check_feature_type(column, table.schema.field(column).type)
             col_values, codes = parse_numbers(table.column(column), self.decimal_comma,
                                               self.thousands)
@@ -165,11 +188,24 @@ class RowValidator:
         keep = ~rejected
         return keep, values[keep], rejects
 
+    def _levels(self, column: pa.ChunkedArray, j: int) -> np.ndarray:
+        """Check codes of a category column's cells (:data:`numbers.OK`, ``MISSING``, or
+        ``OUT_OF_RANGE`` for a level the model does not know); the cells' level codes are left
+        in ``self._codes``."""
+        self._codes, texts = level_codes(column)
+        if len(self.level_texts) < MAX_LEVEL_TEXTS:  # beyond, the scan stops the run anyway
+            self.level_texts.update(texts)
+        codes = np.where(np.isnan(self._codes), numbers.MISSING, numbers.OK).astype(np.uint8)
+        known = self.levels[j]
+        if known is not None:
+            codes[(codes == numbers.OK) & ~np.isin(self._codes, known)] = numbers.OUT_OF_RANGE
+        return codes
+
     def _check_grouping(self, table: pa.Table, rows: np.ndarray) -> None:
         """Stop at the batch's first feature cell that may be grouped in thousands (the first
         row, then the first feature: the same cell whatever the batches)."""
         hits = [(i, j) for j, column in enumerate(self.feature_columns)
-                if (i := maybe_grouped(table.column(column))) is not None]
+                if not self.categorical[j] and (i := maybe_grouped(table.column(column))) is not None]
         if hits:
             i, j = min(hits)
             cell = str(table.column(self.feature_columns[j])[i].as_py()).strip()
@@ -218,6 +254,12 @@ class RowValidator:
             return "no rows"
         (column, reason), _ = max(self.problems.items(), key=lambda item: item[1])
         return f"{column!r}: {reason}" if column is not None else reason
+
+
+#: Most level texts remembered (a column with more is no category).
+MAX_LEVEL_TEXTS = 10_000
+#: Reason of a row whose category is not one of the model's levels (``custseg predict``).
+UNSEEN_LEVEL = "category not seen in training"
 
 
 def grouping_error(source: SourceInfo, column: str, row: int, cell: str) -> DataValidationError:

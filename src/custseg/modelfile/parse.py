@@ -188,23 +188,27 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
     id_info = check.mapping(document, "id_column")
     id_column = check.text(id_info, "name", "id_column", optional=True)
     id_input = check.text(id_info, "input_column", "id_column", optional=True)
-    scaler = check.mapping(document, "scaler")
-    if scaler.get("kind") != "standard":
-        check.fail(f"scaler.kind is {str(scaler.get('kind'))[:40]!r}; this custseg knows 'standard'")
-    mean = check.floats(scaler, "mean", f, "scaler")
-    scale = check.floats(scaler, "scale", f, "scaler")
-    if np.any(scale <= 0):
-        check.fail("scaler.scale has a value <= 0")
-    # A run sets a scale this small to 1 (engines.scan): below it every distance is infinite.
-    if np.any(scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))):
-        check.fail("scaler.scale has a value too small for its mean (every distance would be "
-                   "infinite)")
     prepare = None
     if document.get("prepare") is not None:
         try:
             prepare = FeaturePrep.from_dict(document["prepare"], f)
         except ValueError as error:
             check.fail(str(error))
+    # Categorical features widen the scaled space (one column per category) and have no
+    # centroid in original units.
+    width = f if prepare is None else prepare.width
+    numeric = f if prepare is None else prepare.n_numeric
+    scaler = check.mapping(document, "scaler")
+    if scaler.get("kind") != "standard":
+        check.fail(f"scaler.kind is {str(scaler.get('kind'))[:40]!r}; this custseg knows 'standard'")
+    mean = check.floats(scaler, "mean", width, "scaler")
+    scale = check.floats(scaler, "scale", width, "scaler")
+    if np.any(scale <= 0):
+        check.fail("scaler.scale has a value <= 0")
+    # A run sets a scale this small to 1 (engines.scan): below it every distance is infinite.
+    if np.any(scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))):
+        check.fail("scaler.scale has a value too small for its mean (every distance would be "
+                   "infinite)")
     segments = check.list_of(document, "segments", dict, min_len=1, max_len=MAX_SEGMENTS)
     k = len(segments)
     where = [f"segments[{j}]" for j in range(k)]
@@ -212,11 +216,12 @@ def model_from_document(document: Mapping[str, Any], name: str = "model file") -
                          for s, w in zip(segments, where, strict=True)], dtype=np.int64)
     if len(set(clusters.tolist())) != k:
         check.fail("segments: a cluster id is listed twice")
-    centroids = np.array([check.floats(s, "centroid_scaled", f, w)
+    centroids = np.array([check.floats(s, "centroid_scaled", width, w)
                           for s, w in zip(segments, where, strict=True)])
     if np.any(np.abs(centroids) > MAX_SCALED):
         check.fail(f"a centroid_scaled value is beyond {MAX_SCALED:g} standard deviations")
-    original = np.array([check.floats(s, "centroid", f, w) for s, w in zip(segments, where, strict=True)])
+    original = np.array([check.floats(s, "centroid", numeric, w)
+                         for s, w in zip(segments, where, strict=True)])
     raw_thresholds = [s.get("distance_threshold") for s in segments]
     if all(t is None for t in raw_thresholds):
         thresholds = None

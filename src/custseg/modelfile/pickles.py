@@ -39,6 +39,9 @@ class PickledModel(Scorer):
     id_input_column: str | None = None
     thresholds: np.ndarray | None = None
     path: Path | None = None
+    #: The preparation of a custseg pipeline's scaler step when it has categorical features
+    #: (read as categories, as custseg's model file reads them), else None.
+    prepare: Any = None
 
     def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         frame = pd.DataFrame(X, columns=list(self.input_columns), copy=False)
@@ -94,5 +97,8 @@ def load_trusted_pickle(path: str | Path) -> PickledModel:
     used = ~np.all(centers == PLACEHOLDER, axis=1)
     clusters = np.flatnonzero(used).astype(np.int64)
     features = tuple(str(n) for n in names)
+    first = pipeline[0] if hasattr(pipeline, "steps") else None
+    prep = getattr(first, "prep", None)
     return PickledModel(pipeline=pipeline, features=features, input_columns=features,
-                        clusters=clusters, names=tuple(f"Segment {c}" for c in clusters), path=path)
+                        clusters=clusters, names=tuple(f"Segment {c}" for c in clusters), path=path,
+                        prepare=prep if getattr(prep, "categories", ()) else None)

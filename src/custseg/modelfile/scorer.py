@@ -9,11 +9,29 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN
 from custseg.exceptions import ConfigError, DataValidationError
 from custseg.io.columns import normalise, parse_column_map, resolve_column
+from custseg.io.levels import level_codes
 from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN
+
+
+def _category_codes(series: pd.Series, wanted: str, category: object, frame: pd.DataFrame
+                    ) -> np.ndarray:
+    """A categorical feature's cells as level codes; a missing cell or a category the model
+    does not know is an error naming the first one."""
+    cells = series.astype("string").to_numpy(dtype=object, na_value=None)
+    codes = level_codes(pa.array(cells, pa.string()))[0]
+    bad = ~np.isin(codes, category.codes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataValidationError(
+            f"Categorical feature {wanted!r} has {int(bad.sum())} missing or unknown value(s) in "
+            f"the data frame (first at index {frame.index[i]!r}: {cells[i]!r}); the model knows "
+            f"{list(category.levels)}. custseg predict rejects such rows with a reason instead.")
+    return codes
 
 
 class Scorer(ABC):
@@ -110,8 +128,13 @@ class Scorer(ABC):
         columns, id_col = self.resolve_columns(present, parse_column_map(column_map),
                                                "the data frame", api=True)
         X = np.empty((len(frame), len(columns)), dtype=np.float64)
+        categories = getattr(getattr(self, "prepare", None), "categories", ())
+        first_category = len(columns) - len(categories)
         for j, (wanted, column) in enumerate(zip(self.features, columns, strict=True)):
             series = frame[column]
+            if j >= first_category:
+                X[:, j] = _category_codes(series, wanted, categories[j - first_category], frame)
+                continue
             dtype = series.dtype
             if (not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
                     or pd.api.types.is_complex_dtype(dtype)):

@@ -14,6 +14,7 @@ import numpy as np
 
 from custseg import __version__
 from custseg.describe.profile import BASE
+from custseg.engines.categories import CATEGORY_RULE
 from custseg.io.columns import how_matched
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def config_summary(config: RunConfig) -> dict:
         "previous": None if config.previous is None else str(config.previous),
         **{key: value for key, value in (("sheet", config.sheet), ("decimal", config.decimal))
            if value is not None},
+        **({"categorical": list(config.categorical)} if config.categorical else {}),
     }
 
 
@@ -168,6 +170,9 @@ def run_summary(result: RunResult, files: dict[str, str] | None = None) -> dict:
     preparation = preparation_summary(result)
     if preparation:
         summary["preparation"] = preparation
+    categorical = categorical_summary(result)
+    if categorical:
+        summary["categorical"] = categorical
     if result.changes is not None:
         summary["changes"] = result.changes.to_dict()
     if result.transactions is not None:
@@ -190,15 +195,32 @@ def preparation_summary(result: RunResult) -> dict:
         out["scaler"] = result.config.scaler
         out["transforms"] = [{"feature": f, "transform": t, "why": w} for f, t, w in
                              zip(result.features, prep.transforms, prep.reasons, strict=True)]
+        every = result.features + result.config.categorical[:len(prep.categories)]
         out["missing"] = {"policy": result.config.missing,
-                          "imputed": dict(zip(result.features, prep.imputed, strict=True)),
+                          "imputed": dict(zip(every, prep.imputed, strict=True)),
                           "fill": {f: float(v) for f, v in zip(result.features, prep.fill,
-                                                               strict=True) if v == v}}
+                                                               strict=False) if v == v}}
     if result.outliers is not None:
         out["outliers"] = {**result.outliers,
                            "low": [rounded(v) for v in result.outliers["low"]],
                            "high": [rounded(v) for v in result.outliers["high"]]}
     return out
+
+
+def categorical_summary(result: RunResult) -> list[dict]:
+    """``segments.json``'s ``categorical``: each categorical feature (``--categorical``), its
+    column, its levels (sorted), the weight of each level's indicator and the rule behind it
+    (:mod:`custseg.engines.categories`), and the level missing cells took (``--missing
+    impute``), if any."""
+    prep = result.preparation
+    if prep is None or not prep.categories:
+        return []
+    d = len(result.features)
+    fills = prep.to_dict(result.features + result.config.categorical)["features"][d:]
+    return [{"feature": f, "column": column, "levels": list(c.levels), "weight": rounded(c.weight),
+             "rule": CATEGORY_RULE, "fill": fill["fill"]}
+            for f, column, c, fill in zip(result.config.categorical, result.categorical_columns,
+                                          prep.categories, fills, strict=True)]
 
 
 def column_matches(result: RunResult) -> list[dict]:

@@ -44,6 +44,8 @@ def resolve_features(engine: Engine, config: RunConfig) -> tuple[RunConfig, Feat
     id_column = resolve_column(config.id_column, present, column_map, source.name)
     choice = choose_features(engine.head(PROBE_ROWS), id_column, source.name,
                              exclude=config.exclude,
+                             categorical=[c for name in config.categorical
+                                          if (c := resolve_column(name, present, column_map))],
                              decimal_comma=source.info().decimal_comma,
                              thousands=source.info().thousands)
     return config.with_(features=choice.features), choice

@@ -107,6 +107,9 @@ class RunResult:
         The features the run chose itself (None when they were named or the defaults).
     preparation : FeaturePrep or None
         What was done to each feature before scaling (transform and why, cells imputed).
+    categorical_columns : tuple of str
+        The input columns of the categorical features (``config.categorical``), one-hot
+        encoded after the numeric features (``preparation.categories``).
     outliers : dict or None
         The outlier rule and fences, outliers over every customer and per segment, and whether
         the clustered file has the ``outlier`` column (:mod:`custseg.segmentation.outliers`).
@@ -139,6 +142,7 @@ class RunResult:
     feature_choice: FeatureChoice | None = field(default=None, repr=False)
     preparation: FeaturePrep | None = field(default=None, repr=False)
     outliers: dict | None = field(default=None, repr=False)
+    categorical_columns: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -175,13 +179,16 @@ class RunResult:
 
         Its ``predict`` and ``score`` give any customer the segment this run gave it.
         """
-        training = TrainingData(self.source, self.feature_columns, self.feature_dtypes,
+        c = len(self.categorical_columns)
+        training = TrainingData(self.source, self.feature_columns + self.categorical_columns,
+                                self.feature_dtypes + ("string",) * c,
                                 self.config.id_column, self.id_column, self.rows.input,
                                 self.rows.clustered, self.rows.rejected)
         return build_model(self.segmenter, training, thresholds=self.thresholds,
                            sizes=self.sizes, k_selection=self.k_selection,
                            segments=self.segments, segment_ids=self.segment_ids,
-                           features=self.features, seed=self.config.seed, created=created)
+                           features=self.features + self.config.categorical[:c],
+                           seed=self.config.seed, created=created)
 
     @property
     def clustered(self) -> pd.DataFrame:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from custseg.config import RunConfig
 from custseg.dboptions import is_database_url
+from custseg.describe.mixes import mix_phrases
 from custseg.describe.naming import describe_segments, load_overrides
 from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules
@@ -36,7 +37,7 @@ from custseg.engines import Engine, open_engine, open_input
 from custseg.engines.kernels import nearest, single_blas
 from custseg.engines.prepare import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
-from custseg.exceptions import DataValidationError
+from custseg.exceptions import ConfigError, DataValidationError
 from custseg.io.columns import resolve_columns
 from custseg.io.outfolder import OutputFolder, check_writable, refuse_input_in_out
 from custseg.modelfile import distance_thresholds
@@ -68,12 +69,17 @@ from custseg.tracking.previous import PreviousRun, load_previous
 def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k: int = 1) -> Scan:
     """Stage 1: find the columns, read and check every record (at least ``k`` valid rows)."""
     source = engine.source
+    wanted = (*config.features, *config.categorical)
     feature_columns, id_column = resolve_columns(
-        source.columns, config.features, config.id_column, source.name,
+        source.columns, wanted, config.id_column, source.name,
         id_required=config.id_column_required, column_map=dict(config.column_map))
-    spec = ScanSpec(tuple(config.features), tuple(feature_columns), id_column, config.seed,
+    if id_column is not None and id_column in feature_columns[len(config.features):]:
+        raise ConfigError(f"--categorical {id_column!r} is the id column: it identifies "
+                          "customers, it cannot describe them.")
+    spec = ScanSpec(wanted, tuple(feature_columns), id_column, config.seed,
                     config.sample_rows, missing=config.missing,
-                    log_moments=config.transform in ("auto", "log"))
+                    log_moments=config.transform in ("auto", "log"),
+                    categorical=len(config.categorical))
     result = engine.scan(spec, progress)
     result.check(k, config.on_invalid)
     result, prep = prepare_scan(result, config.transform, config.scaler)
@@ -98,7 +104,8 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None)
         return choose_k(Z[~outlier], n_rows=n_rows, k_min=config.k_min, k_max=config.k_max,
                         min_segment_share=config.min_segment_share, seed=config.seed,
                         n_init=config.n_init, force_k=config.forced_k, advance=advance,
-                        source=scanned.source.name)
+                        source=scanned.source.name,
+                        kept=np.arange(Z.shape[1]) >= scanned.spec.n_numeric)
 
 
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,
@@ -139,8 +146,25 @@ def _medians(scanned: Scan, labels: np.ndarray, segmenter: Segmenter) -> np.ndar
     of its customers)."""
     k = segmenter.cluster_centers_.shape[0]
     medians = np.column_stack([quantiles(scanned.sample.values[:, j], labels, k)["median"]
-                               .to_numpy()[:k] for j in range(scanned.sample.values.shape[1])])
+                               .to_numpy()[:k] for j in range(scanned.spec.n_numeric)])
     return np.where(np.isfinite(medians), medians, segmenter.cluster_centers_original_)
+
+
+def _category_mixes(scanned: Scan, labels: np.ndarray, k: int, prep: object) -> list[str] | None:
+    """Per segment, the category share its name gives (on the sample), or None without
+    categorical features."""
+    categories = getattr(prep, "categories", ())
+    if not categories:
+        return None
+    d, shares, base = scanned.spec.n_numeric, [], []
+    counts = np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
+    for j, category in enumerate(categories):
+        onehot = category.indicators(scanned.sample.values[:, d + j])
+        shares.append(np.stack([np.bincount(labels, weights=onehot[:, i], minlength=k)
+                                for i in range(onehot.shape[1])], axis=1) / counts)
+        base.append(onehot.mean(axis=0))
+    return mix_phrases(shares, base, [c.levels for c in categories],
+                       scanned.spec.features[d:])
 
 
 def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | None = None,
@@ -169,14 +193,16 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
     k = segmenter.cluster_centers_.shape[0]
     features, sample = tuple(config.features), scanned.sample
+    numeric = sample.values[:, :len(features)]  # without the categories' level codes
     labels = _sample_labels(scanned, segmenter)
     comparison = None if previous is None else PreviousComparison(previous, segmenter, features)
     ids = np.arange(k, dtype=np.int64) if comparison is None else comparison.ids
     with progress.task("Naming segments and fitting CRM rules"):
-        segments = describe_segments(_medians(scanned, labels, segmenter), sample.values, features,
+        segments = describe_segments(_medians(scanned, labels, segmenter), numeric, features,
                                      overrides, seed=config.seed, ids=ids,
-                                     inherited=None if comparison is None else comparison.inherited)
-        rules = fit_rules(sample.values, labels, features, k, seed=config.seed)
+                                     inherited=None if comparison is None else comparison.inherited,
+                                     mixes=_category_mixes(scanned, labels, k, engine.preparation))
+        rules = fit_rules(numeric, labels, features, k, seed=config.seed)
     silhouette = silhouette_values(sample.values, labels, seed=config.seed,
                                    transform=segmenter.scaler_.transform)
     if figures is not None:
@@ -229,8 +255,9 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     result = RunResult(
         config=config, source=scanned.source,
         engine={**engine.facts(), **lloyd_facts, "sample_rows": sample.size},
-        features=features, feature_columns=scanned.spec.feature_columns,
-        feature_dtypes=_dtypes(scanned), id_column=scanned.spec.id_column,
+        features=features, feature_columns=scanned.spec.feature_columns[:len(features)],
+        feature_dtypes=_dtypes(scanned)[:len(features)], id_column=scanned.spec.id_column,
+        categorical_columns=scanned.spec.feature_columns[len(features):],
         rows=Rows(scanned.n_input, scanned.n_valid, scanned.n_rejected,
                   dict(sorted(scanned.rejects.reasons.items()))),
         rejects=scanned.rejects.preview, sample=sample, sample_labels=labels, segmenter=segmenter,

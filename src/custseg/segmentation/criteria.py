@@ -115,7 +115,8 @@ class NullComparison:
 
 
 def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structure_ks: list[int],
-                         seed: int, n_refs: int = GAP_REFERENCES) -> NullComparison:
+                         seed: int, n_refs: int = GAP_REFERENCES,
+                         kept: np.ndarray | None = None) -> NullComparison:
     """Fit the data and ``n_refs`` uniform reference sets the same (quick) way and compare.
 
     Two comparisons come from the same reference fits. The gap statistic (Tibshirani et al.
@@ -125,13 +126,18 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structur
     fitted exactly as the references, so a better optimiser on one side cannot fake structure.
     The structure test takes the best silhouette over ``structure_ks`` (K = 2..``STRUCTURE_K_MAX``
     as the data allow, see :func:`structure_range`), the gap every K of ``centers``.
+
+    ``kept`` (bool per column): columns the references draw from the data's rows, jointly and
+    independently of the others, instead of uniformly: the indicators of categorical features
+    (``--categorical``), whose two-valued columns no uniform box resembles.
     """
     ks = sorted(centers)
     fitted = sorted(set(ks) | set(structure_ks))
     G = selection_sample(Z, seed, GAP_SAMPLE)
     rng = np.random.default_rng([seed, 2])
-    rotation, low, high = reference_box(G)
-    mean = G.mean(axis=0)
+    kept = np.zeros(G.shape[1], dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    rotation, low, high = reference_box(G[:, ~kept])
+    mean = G[:, ~kept].mean(axis=0)
     scored = [k for k in structure_ks if k >= 2]
 
     def profile(X: np.ndarray, fit_seed: int) -> tuple[np.ndarray, float]:
@@ -153,7 +159,10 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structur
     log_ref = np.empty((n_refs, len(ks)))
     sil_ref = np.empty(n_refs)
     for b in range(n_refs):
-        ref = rng.uniform(low, high, size=G.shape) @ rotation.T + mean
+        ref = np.empty_like(G)
+        ref[:, ~kept] = rng.uniform(low, high, size=(len(G), len(low))) @ rotation.T + mean
+        if kept.any():
+            ref[:, kept] = G[rng.permutation(len(G))][:, kept]
         log_ref[b], sil_ref[b] = profile(ref, (seed + b + 1) % 2**32)
     gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
     se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}

@@ -175,6 +175,7 @@ def choose_k(
     advance: Callable[[float], None] | None = None,
     n_rows: int | None = None,
     source: str = "the data",
+    kept: np.ndarray | None = None,
 ) -> KSelection:
     """Score every K from ``k_min`` to ``k_max`` on scaled data ``Z`` and choose one.
 
@@ -198,6 +199,10 @@ def choose_k(
         Customers in all, when ``Z`` is already the sample of them (default ``len(Z)``).
     source : str, default "the data"
         The input's name, for the error when ``k_min`` is more than the rows can hold.
+    kept : numpy.ndarray, optional
+        bool per column of ``Z``: the categories' indicators, which the uniform references of
+        the structure test and the gap draw from the data's rows
+        (:func:`custseg.segmentation.criteria.compare_with_uniform`).
 
     Returns
     -------
@@ -223,13 +228,13 @@ def choose_k(
     # threads only add overhead (and stall badly when another process holds a core).
     with threadpool_limits(1):
         selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance,
-                              source)
+                              source, kept)
     return replace(selection, n_rows=n_rows) if n_rows is not None else selection
 
 
 def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,
               n_init: int, force_k: int | None, advance: Callable[[float], None] | None,
-              source: str = "the data") -> KSelection:
+              source: str = "the data", kept: np.ndarray | None = None) -> KSelection:
     n_rows = len(Z)
     S = selection_sample(Z, seed)
     distinct = len(np.unique(S, axis=0))
@@ -258,7 +263,7 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
         rows.append(row)
         if advance is not None:
             advance(1)
-    null = compare_with_uniform(S, centers, structure_range(distinct), seed)
+    null = compare_with_uniform(S, centers, structure_range(distinct), seed, kept=kept)
     table = pd.DataFrame(rows).set_index("k")
     table = table.reindex(columns=["inertia", "silhouette", "calinski_harabasz", "davies_bouldin",
                                    "gap", "gap_se", "stability", "min_share"])
