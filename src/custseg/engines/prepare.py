@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from custseg.engines.categories import Category, encode
 from custseg.engines.columns import ColumnPlan
 from custseg.engines.kernels import scaled
-from custseg.engines.scan import Scan
+from custseg.engines.scan import Scan, scaler_from_moments
 from custseg.io.levels import level_code, level_codes
 
 #: ``--transform auto`` applies log1p to non-negative features more skewed than this.
@@ -251,13 +251,8 @@ class PreparedScaler(StandardScaler):
         """A fitted scaler from the prepared features' mean and population variance."""
         scaler = cls()
         scaler.prep = prep
-        mean = np.asarray(mean, dtype=np.float64)
-        var = np.maximum(np.asarray(var, dtype=np.float64), 0.0)
-        scale = np.sqrt(var)
-        scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))] = 1.0
-        scaler.mean_, scaler.var_, scaler.scale_ = mean, var, scale
-        scaler.n_samples_seen_ = np.int64(n)
-        scaler.n_features_in_ = len(mean)
+        # The fitted attributes exactly as scan.scaler_from_moments leaves them.
+        scaler.__dict__.update(vars(scaler_from_moments(n, mean, var)))
         return scaler
 
     def transform(self, X: object, copy: bool | None = None) -> np.ndarray:
