@@ -22,14 +22,13 @@ curve gets longer, so the search window is narrowed as in the L-method's iterati
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from custseg.segmentation.knee import kneedle
+from custseg.segmentation.leankmeans import LeanFit, lean_kmeans
 from custseg.segmentation.metrics import simplified_silhouette
 from custseg.segmentation.swap import assign
 
@@ -87,13 +86,11 @@ QUICK_N_INIT = 2
 QUICK_MAX_ITER = 30
 
 
-def _quick_fit(X: np.ndarray, k: int, seed: int) -> KMeans | None:
+def _quick_fit(X: np.ndarray, k: int, seed: int) -> LeanFit | None:
     if k == 1:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # Few iterations suffice: inertia settles long before Lloyd's tolerance on uniform data.
-        return KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER, random_state=seed).fit(X)
+    # Few iterations suffice: inertia settles long before Lloyd's tolerance on uniform data.
+    return lean_kmeans(X, k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -181,16 +178,13 @@ def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) ->
     rng = np.random.default_rng([seed, 3, k])
     m = max(k, int(STABILITY_FRACTION * len(Z)))
     scores = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for p in range(pairs):
-            labels = []
-            for side in range(2):
-                idx = rng.choice(len(Z), size=m, replace=False)
-                model = KMeans(k, n_init=QUICK_N_INIT, max_iter=QUICK_MAX_ITER,
-                               random_state=(seed + 2 * p + side) % 2**32).fit(Z[idx])
-                labels.append(model.predict(Z))
-            scores.append(adjusted_rand_score(*labels))
+    for p in range(pairs):
+        labels = []
+        for side in range(2):
+            idx = rng.choice(len(Z), size=m, replace=False)
+            model = _quick_fit(Z[idx], k, (seed + 2 * p + side) % 2**32)
+            labels.append(model.predict(Z))
+        scores.append(adjusted_rand_score(*labels))
     return float(np.mean(scores))
 
 

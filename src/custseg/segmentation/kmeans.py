@@ -12,13 +12,12 @@ centroids.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 
+from custseg.segmentation.leankmeans import lean_kmeans
 from custseg.segmentation.swap import random_swap
 
 #: Above this many rows, starts and swaps run on a seeded sample of this size.
@@ -107,25 +106,20 @@ def fit_kmeans(
         center = Z.mean(axis=0, keepdims=True)
         return KMeansFit(center, np.zeros(len(Z), dtype=np.int32),
                          float(((Z - center) ** 2).sum()), 0)
+    # scikit-learn's KMeans, to the bit, without its per-call checks (custseg.segmentation.
+    # leankmeans). Duplicate points can leave fewer distinct clusters than k: callers check sizes.
     if init is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = KMeans(n_clusters=k, init=np.asarray(init, dtype=np.float64), n_init=1,
-                           max_iter=max_iter, tol=tol).fit(Z)
+        model = lean_kmeans(Z, k, init=init, max_iter=max_iter, tol=tol)
         return KMeansFit(np.asarray(model.cluster_centers_, dtype=np.float64),
                          model.labels_.astype(np.int32, copy=False), float(model.inertia_),
                          int(model.n_iter_))
     rng = np.random.default_rng([seed, 5])
     sample = Z if len(Z) <= FIT_SAMPLE else Z[rng.choice(len(Z), FIT_SAMPLE, replace=False)]
-    with warnings.catch_warnings():
-        # Duplicate points can leave fewer distinct clusters than k; the caller checks sizes.
-        warnings.simplefilter("ignore")
-        start = KMeans(n_clusters=k, init="k-means++", n_init=n_init, max_iter=max_iter, tol=tol,
-                       random_state=seed).fit(sample)
-        centers = start.cluster_centers_
-        if refine:
-            centers = random_swap(sample, centers, seed=rng).centers
-        model = KMeans(n_clusters=k, init=centers, n_init=1, max_iter=max_iter, tol=tol).fit(Z)
+    start = lean_kmeans(sample, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
+    centers = start.cluster_centers_
+    if refine:
+        centers = random_swap(sample, centers, seed=rng).centers
+    model = lean_kmeans(Z, k, init=centers, max_iter=max_iter, tol=tol)
     return KMeansFit(
         centers=np.asarray(model.cluster_centers_, dtype=np.float64),
         labels=model.labels_.astype(np.int32, copy=False),
