@@ -41,3 +41,17 @@ def test_silhouette_from_distances_equals_scikit_learn(seed):
     labels[0] = 4  # a singleton scores 0, as in scikit-learn
     expected = silhouette_score(X, labels)
     assert silhouette_from_distances(pairwise_distances(X), labels) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("n", "d", "k", "seed"),
+                         [(40, 1, 2, 0), (300, 2, 5, 1), (2_345, 3, 9, 2), (1_000, 2, 4, 3)])
+def test_silhouette_rows_equal_scikit_learn(n, d, k, seed):
+    from sklearn.metrics import silhouette_samples
+
+    from custseg.segmentation.metrics import silhouette_rows
+
+    rng = np.random.default_rng(seed)
+    Z = np.round(rng.normal(size=(n, d)), 1)  # ties and repeated rows included
+    labels = rng.integers(0, k, size=n)
+    labels[0] = k + 1  # a singleton, and a segment with no row (k)
+    assert silhouette_rows(Z, labels) == pytest.approx(silhouette_samples(Z, labels), abs=1e-9)

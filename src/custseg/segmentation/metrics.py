@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import silhouette_samples, silhouette_score
+from sklearn.metrics import silhouette_score
+from sklearn.metrics.pairwise import euclidean_distances
 
 #: The silhouette is O(N^2); above this many rows it is computed on a seeded random sample of
 #: this size (the mean's standard error is then about 0.005 on Mall-like data).
@@ -42,14 +43,50 @@ def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
     >>> round(silhouette_from_distances(D, np.array([0, 0, 1, 1])), 3)
     0.98
     """
-    n = len(labels)
-    k = int(labels.max()) + 1
-    onehot = np.zeros((n, k))
-    onehot[np.arange(n), labels] = 1.0
-    sums = D @ onehot  # distance of each row to all rows of each segment
+    onehot = _onehot(labels)
+    return float(_row_silhouettes(D @ onehot, onehot.sum(axis=0), labels).mean())
+
+
+#: Rows of the distance matrix held at a time by :func:`silhouette_rows` (x all rows x 8 bytes).
+SILHOUETTE_CHUNK = 1_000
+
+
+def silhouette_rows(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Silhouette of each row (as :func:`sklearn.metrics.silhouette_samples`, to about 1e-10).
+
+    The distances to all rows of each segment are one matrix product per chunk of rows,
+    rather than scikit-learn's reduction segment by segment: four times faster on 5,000 rows.
+
+    Examples
+    --------
+    >>> silhouette_rows(np.array([[0.0], [0.1], [5.0], [5.1]]), np.array([0, 0, 1, 1])).round(2)
+    array([0.98, 0.98, 0.98, 0.98])
+    """
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    onehot = _onehot(labels)
     counts = onehot.sum(axis=0)
+    norms = np.einsum("ij,ij->i", Z, Z)
+    out = np.empty(len(Z))
+    for start in range(0, len(Z), SILHOUETTE_CHUNK):
+        stop = min(len(Z), start + SILHOUETTE_CHUNK)
+        D = euclidean_distances(Z[start:stop], Z, X_norm_squared=norms[start:stop, None],
+                                Y_norm_squared=norms[None, :])
+        D[np.arange(stop - start), np.arange(start, stop)] = 0.0  # a row's distance to itself
+        out[start:stop] = _row_silhouettes(D @ onehot, counts, labels[start:stop])
+    return out
+
+
+def _onehot(labels: np.ndarray) -> np.ndarray:
+    onehot = np.zeros((len(labels), int(labels.max()) + 1))
+    onehot[np.arange(len(labels)), labels] = 1.0
+    return onehot
+
+
+def _row_silhouettes(sums: np.ndarray, counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Silhouettes of rows from their summed distances to each segment (``sums``, rows x k) and
+    the segments' sizes; singletons score 0, as in scikit-learn."""
     own = counts[labels]
-    rows = np.arange(n)
+    rows = np.arange(len(labels))
     a = sums[rows, labels] / np.maximum(own - 1, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         means = np.where(counts > 0, sums / counts, np.inf)
@@ -58,7 +95,7 @@ def silhouette_from_distances(D: np.ndarray, labels: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         s = (b - a) / np.maximum(a, b)
     s[(own <= 1) | ~np.isfinite(s)] = 0.0
-    return float(s.mean())
+    return s
 
 
 def simplified_silhouette(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:
@@ -103,7 +140,7 @@ def silhouette_values(Z: np.ndarray, labels: np.ndarray, seed: int = 0,
         Z = transform(Z)
     if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
         return np.zeros(0), labels[:0]
-    return silhouette_samples(Z, labels), labels
+    return silhouette_rows(Z, labels), labels
 
 
 def centroid_index(found: np.ndarray, truth: np.ndarray) -> int:
