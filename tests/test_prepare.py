@@ -209,3 +209,16 @@ def test_prepared_scaler_takes_category_text_in_a_data_frame():
     assert np.allclose(scaler.transform(codes), expected)
     assert np.allclose(scaler.transform(pd.DataFrame(codes, columns=["Income", "Gender"])),
                        expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_skewness_is_scipys(seed):
+    from scipy.stats import skew
+
+    from custseg.engines.prepare import skewness
+
+    rng = np.random.default_rng(seed)
+    for values in (rng.lognormal(size=500) * 10 ** seed, rng.normal(size=50), -rng.gamma(2, size=9),
+                   np.array([3.0, 3.0, 3.0 + 1e-9])):
+        assert skewness(values) == pytest.approx(skew(values), rel=1e-12)
+    assert np.isnan(skewness(np.full(10, 7.0)))
