@@ -3,10 +3,16 @@ worker that fails or dies costs nothing but time."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import textwrap
+from functools import partial
+
 import numpy as np
 import pytest
 
-from custseg.report import plots
+from custseg.report import plots, rendering
 from custseg.report.rendering import BackgroundFigures, FigureJob, render, render_png
 
 pytestmark = pytest.mark.skipif(not BackgroundFigures.available(), reason="no fork here")
@@ -16,7 +22,7 @@ pytestmark = pytest.mark.skipif(not BackgroundFigures.available(), reason="no fo
 def jobs() -> list[FigureJob]:
     values = np.random.default_rng(3).normal(50, 20, size=(500, 2))
     return [FigureJob(f"hist_{i}", f"hist_{i}.png",
-                      lambda ax, i=i: plots.histogram(ax, values[:, i % 2] + i, f"feature {i}"),
+                      partial(plots.histogram, values=values[:, i % 2] + i, name=f"feature {i}"),
                       fixed_layout=bool(i % 2)) for i in range(6)]
 
 
@@ -25,7 +31,8 @@ def _bytes(files: dict) -> dict[str, bytes]:
 
 
 def test_background_figures_are_the_bytes_drawn_here(jobs, tmp_path):
-    extra = FigureJob("extra", "extra.png", lambda ax: plots.histogram(ax, np.arange(9.0), "x"))
+    extra = FigureJob("extra", "extra.png", partial(plots.histogram, values=np.arange(9.0),
+                                                    name="x"))
     here = _bytes(render([*jobs, extra], tmp_path / "here"))
     with BackgroundFigures() as figures:
         figures.start(jobs)
@@ -47,14 +54,56 @@ def test_a_dead_worker_costs_only_time(jobs, tmp_path):
 
 
 def test_a_figure_that_fails_fails_in_this_process(jobs, tmp_path):
-    def broken(ax):
-        raise ZeroDivisionError("drawing went wrong")
-
+    # Picklable, so the worker tries it first; it fails there, then here, where it is raised.
+    broken = partial(plots.histogram, values=np.arange(9.0), name="x", bins="no such rule")
     with BackgroundFigures() as figures:
         figures.start([*jobs, FigureJob("broken", "broken.png", broken)])
-        with pytest.raises(ZeroDivisionError, match="drawing went wrong"):
+        with pytest.raises(ValueError, match="no such rule"):
             figures.finish([], tmp_path)
     assert figures.workers == []  # the worker was collected
+
+
+def test_a_job_that_cannot_travel_is_drawn_here(jobs, tmp_path):
+    local = FigureJob("local", "local.png", lambda ax: plots.histogram(ax, np.arange(9.0), "x"))
+    expected = render_png(FigureJob("local", "local.png",
+                                    partial(plots.histogram, values=np.arange(9.0), name="x")))
+    with BackgroundFigures() as figures:
+        figures.start([local, *jobs])
+        files = figures.finish([], tmp_path)
+    assert files["local"].read_bytes() == expected
+    assert sorted(files) == sorted(["local", *(job.name for job in jobs)])
+
+
+def test_a_prestarted_worker_is_taken_by_the_next_run(jobs, tmp_path, monkeypatch):
+    monkeypatch.setattr(rendering, "_spare", None)
+    rendering.prestart()
+    spare = rendering._spare
+    assert spare is not None
+    assert spare.process.is_alive()
+    with BackgroundFigures() as figures:
+        figures.start(jobs)
+        assert figures.workers == [spare.process]
+        assert rendering._spare is None
+        files = figures.finish([], tmp_path)
+    assert _bytes(files) == {job.name: render_png(job) for job in jobs}
+    assert not spare.process.is_alive()
+
+
+def test_the_command_line_draws_no_figure_itself(tmp_path):
+    """``custseg run`` leaves matplotlib to its worker: the run's own process never loads it."""
+    script = textwrap.dedent(f"""
+        import sys
+        from custseg.cli import main
+        try:
+            main(["run", "--quiet", "-o", {str(tmp_path / "out")!r}])
+        except SystemExit as stop:
+            assert not stop.code, stop.code
+        print(sorted(name for name in sys.modules if name.split(".")[0] == "matplotlib"))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    assert len(list((tmp_path / "out" / "figures").glob("*.png"))) == 7
 
 
 def test_worker_can_be_turned_off(jobs, tmp_path, monkeypatch):
@@ -80,46 +129,52 @@ def test_run_figures_do_not_depend_on_the_worker(tmp_path, monkeypatch):
         assert with_worker.outputs[name].read_bytes() == without.outputs[name].read_bytes(), name
 
 
-def test_a_worker_dies_with_its_parent():
-    """A run killed with ``kill -9`` leaves no figure worker behind (it would hold the output
-    folder's lock, inherited through fork)."""
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie, reaped by init soon, holds no file)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_the_workers_die_with_their_parent():
+    """A run killed with ``kill -9`` leaves no figure process behind (it would hold the output
+    folder's lock, inherited through fork): neither the worker nor the one it forked."""
     import os
     import signal
-    import subprocess
-    import sys
-    import textwrap
     import time
 
     script = textwrap.dedent("""
         import time
+        from functools import partial
         from custseg.report.rendering import BackgroundFigures, FigureJob
 
-        def slow(ax):
-            time.sleep(60)
+        def slow(ax, seconds):
+            time.sleep(seconds)
 
         figures = BackgroundFigures()
-        figures.start([FigureJob("slow", "slow.png", slow)])
+        figures.start([FigureJob(f"slow{i}", f"slow{i}.png", partial(slow, seconds=60))
+                       for i in range(2)])
         print(figures.workers[0].pid, flush=True)
         time.sleep(60)
     """)
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
+    deadline = time.monotonic() + 30
+    children: list[int] = []
+    while not children and time.monotonic() < deadline:  # the worker forks once it is ready
+        with open(f"/proc/{worker}/task/{worker}/children") as listed:
+            children = [int(pid) for pid in listed.read().split()]
+        time.sleep(0.05)
+    assert len(children) == rendering.DRAWING_PROCESSES - 1
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            break
-        # A zombie (reaped by init soon) no longer holds any file: check its state.
-        try:
-            with open(f"/proc/{worker}/stat") as stat:
-                if stat.read().split(") ")[1].startswith("Z"):
-                    break
-        except FileNotFoundError:
-            break
+    while not all(_gone(pid) for pid in (worker, *children)):
+        if time.monotonic() > deadline:
+            for pid in (worker, *children):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            pytest.fail("a figure process outlived its killed parent")
         time.sleep(0.05)
-    else:
-        os.kill(worker, signal.SIGKILL)
-        pytest.fail("the figure worker outlived its killed parent")

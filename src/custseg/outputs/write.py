@@ -44,6 +44,7 @@ from custseg.report.figures import (
     FigureInputs,
     fit_jobs,
     k_selection_figures,
+    k_selection_jobs,
     render_figures,
     sample_jobs,
 )
@@ -157,9 +158,14 @@ def start_sample_figures(figures: BackgroundFigures, sample: Sample, population:
     figures.start(sample_jobs(sample.values, features, _hue(sample), seed, population))
 
 
+def start_k_figures(figures: BackgroundFigures, selection: KSelection) -> None:
+    """Start drawing the K choice's figures in the background (while K-Means is fitted)."""
+    figures.start(k_selection_jobs(selection))
+
+
 def start_fit_figures(figures: BackgroundFigures, inputs: FigureInputs) -> None:
-    """Start drawing the fit's and the K choice's figures in the background (while the
-    customers are assigned and written)."""
+    """Start drawing the fit's figures in the background (while the customers are assigned
+    and written)."""
     figures.start(fit_jobs(inputs))
 
 

@@ -48,6 +48,7 @@ from custseg.outputs.write import (
     record_history,
     sample_figure_inputs,
     start_fit_figures,
+    start_k_figures,
     start_sample_figures,
     write_k_choice,
     write_outputs,
@@ -190,6 +191,8 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
         start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
                              config.seed)
     selection = select_k(scanned, config, progress)
+    if figures is not None:
+        start_k_figures(figures, selection)
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
     k = segmenter.cluster_centers_.shape[0]
     features, sample = tuple(config.features), scanned.sample

@@ -1,6 +1,8 @@
 """Decide which figures a run gets and save them as PNG files.
 
-Uses matplotlib's object API (no pyplot state), so it runs headless and in threads.
+Uses matplotlib's object API (no pyplot state), so it runs headless and in threads. A figure's
+draw function is a :func:`functools.partial` of a :mod:`custseg.report.plots` function over plain
+data, so that it can be sent to a worker process: this module does not import matplotlib.
 """
 
 from __future__ import annotations
@@ -8,15 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
 
 from custseg.report import plots
 from custseg.report.rendering import BackgroundFigures, FigureJob, render, render_png, save_png
 from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.selection import KSelection
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _GENDER = "Gender"
 
@@ -105,27 +111,28 @@ def render_figures(inputs: FigureInputs, folder: Path,
 
 def figure_jobs(inputs: FigureInputs) -> list[FigureJob]:
     """The figures of a run that do not depend on a previous run."""
-    return [*fit_jobs(inputs), *sample_jobs(inputs.values, inputs.features, inputs.hue,
-                                            inputs.seed, inputs.population)]
+    return [*fit_jobs(inputs), *k_selection_jobs(inputs.k_selection),
+            *sample_jobs(inputs.values, inputs.features, inputs.hue, inputs.seed,
+                         inputs.population)]
 
 
 def fit_jobs(inputs: FigureInputs) -> list[FigureJob]:
-    """The figures of the fit and of the K choice, costliest first."""
+    """The figures of the fit (segment map, silhouette), costliest first."""
     population, seed = inputs.population, inputs.seed
     jobs = []
     if len(inputs.features) >= 2:
         x, y, centers, x_name, y_name = _map_coordinates(inputs)
         jobs.append(FigureJob(
             "segments", "segments.png",
-            lambda ax: plots.segment_map(ax, x, y, inputs.labels, centers, x_name, y_name,
-                                         segment_names=inputs.names, seed=seed,
-                                         population=population), size=(9.5, 5)))
+            partial(plots.segment_map, x=x, y=y, labels=inputs.labels, centers=centers,
+                    x_name=x_name, y_name=y_name, segment_names=list(inputs.names), seed=seed,
+                    population=population), size=(9.5, 5)))
     sil, labels = inputs.silhouette
     if sil.size:
         jobs.append(FigureJob("silhouette", "silhouette.png",
-                              lambda ax: plots.silhouette_diagram(ax, sil, labels, inputs.k),
-                              size=(7, 5.5)))
-    return jobs + k_selection_jobs(inputs.k_selection)
+                              partial(plots.silhouette_diagram, values=sil, labels=labels,
+                                      k=inputs.k), size=(7, 5.5)))
+    return jobs
 
 
 def sample_jobs(values: np.ndarray, features: tuple[str, ...], hue: np.ndarray | None, seed: int,
@@ -136,14 +143,13 @@ def sample_jobs(values: np.ndarray, features: tuple[str, ...], hue: np.ndarray |
     if len(features) >= 2:
         jobs.append(FigureJob(
             "scatter_features", "scatter_features.png",
-            lambda ax: plots.feature_scatter(ax, values[:, 0], values[:, 1], features[0],
-                                             features[1], hue=hue, hue_name=_GENDER, seed=seed,
-                                             population=population), fixed_layout=True))
+            partial(plots.feature_scatter, x=values[:, 0], y=values[:, 1], x_name=features[0],
+                    y_name=features[1], hue=hue, hue_name=_GENDER, seed=seed,
+                    population=population), fixed_layout=True))
     for j, name in enumerate(features):
         jobs.append(FigureJob(
             f"hist_{slug(name)}", f"hist_{slug(name)}.png",
-            lambda ax, j=j, name=name: plots.histogram(ax, values[:, j], name,
-                                                       population=population),
+            partial(plots.histogram, values=values[:, j], name=name, population=population),
             fixed_layout=True))
     return jobs
 
@@ -158,8 +164,8 @@ def change_jobs(inputs: FigureInputs) -> list[FigureJob]:
     previous = [f"{i} {prev_names.get(int(i), '')}" for i in t.counts.index]
     current = [f"{i} {cur_names.get(int(i), '')}" for i in t.counts.columns]
     return [FigureJob("transitions", "transitions.png",
-                      lambda ax: plots.transition_heatmap(ax, t.percent.to_numpy(float),
-                                                          t.counts.to_numpy(), previous, current),
+                      partial(plots.transition_heatmap, percent=t.percent.to_numpy(float),
+                              counts=t.counts.to_numpy(), previous=previous, current=current),
                       size=(9, 6))]
 
 
@@ -186,15 +192,16 @@ def k_selection_jobs(selection: KSelection) -> list[FigureJob]:
     table = selection.table
     ks = list(table.index)
     jobs = [FigureJob("elbow", "elbow.png",
-                      lambda ax: plots.elbow(ax, ks, table["inertia"].tolist(), selection.chosen_k,
-                                             selection.knee), fixed_layout=True)]
+                      partial(plots.elbow, ks=ks, inertias=table["inertia"].tolist(),
+                              chosen_k=selection.chosen_k, knee=selection.knee),
+                      fixed_layout=True)]
     scored = table[table.index >= 2]
     if len(scored) >= 2:
         criteria = {name: scored[name].to_numpy() for name in plots.CRITERIA_STYLE}
         jobs.append(FigureJob(
             "k_criteria", "k_criteria.png",
-            lambda ax: plots.criteria_panel(ax, scored.index, criteria, selection.picks,
-                                            selection.chosen_k), size=(8, 5)))
+            partial(plots.criteria_panel, ks=list(scored.index), criteria=criteria,
+                    picks=dict(selection.picks), chosen_k=selection.chosen_k), size=(8, 5)))
     return jobs
 
 

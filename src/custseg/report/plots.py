@@ -7,9 +7,12 @@ Large inputs are drawn from a seeded sample (scatter plots) so a figure costs th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
+
+if TYPE_CHECKING:  # drawing happens on axes a caller made: no matplotlib import needed here
+    from matplotlib.axes import Axes
 
 #: Scatter plots draw at most this many points (a seeded sample above it).
 SCATTER_MAX_POINTS = 20_000

@@ -1,12 +1,16 @@
-"""Render a run's figures to PNG: one after another, or in other processes while the run goes on.
+"""Render a run's figures to PNG: one after another, or in a worker process while the run goes on.
 
 A figure is a :class:`FigureJob` (a draw function and a size). :func:`render` draws a list of
-them in this process. :class:`BackgroundFigures` starts drawing them in forked workers as soon
-as their inputs exist (the sample's figures after the scan, while K is chosen; the rest once
-the segments are named, while the engine assigns and writes every customer); when the run
-reaches its figure stage, this process draws whatever the workers have not claimed yet, and
-the workers' PNGs come back through pipes. A worker and this process claim jobs from one
-shared counter, so work is balanced whatever the sizes.
+them in this process. :class:`BackgroundFigures` sends them to one forked worker as soon as their
+inputs exist (the sample's figures after the scan, the K choice's once K is chosen, the fit's
+once the segments are named) and collects the PNGs when the run reaches its figure stage.
+
+The worker imports matplotlib itself: this module does not, so a run whose figures are all drawn
+by the worker never loads matplotlib in its own process. The command line forks the worker
+(:func:`prestart`) before it imports the pipeline, so that matplotlib loads on the other core
+while this process loads the rest. Jobs travel pickled: a draw function must be a module-level
+function or a :func:`functools.partial` of one (:mod:`custseg.report.figures` builds them so);
+a job that cannot be pickled is drawn here.
 
 The PNG bytes do not depend on which process drew them. Where ``fork`` is unavailable, or the
 worker fails for any reason, this process draws the figures itself: the worker only saves time.
@@ -19,17 +23,20 @@ import ctypes
 import io
 import multiprocessing
 import os
+import pickle
+import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-__all__ = ["DPI", "BackgroundFigures", "FigureJob", "render", "render_png", "save_png"]
+__all__ = ["DPI", "BackgroundFigures", "FigureJob", "prestart", "render", "render_png", "save_png"]
 
 DPI = 110
 #: Margins (inches: left, right, bottom, top) of figures whose text does not depend on the data
@@ -40,7 +47,10 @@ FIXED_MARGINS = (0.95, 0.25, 0.65, 0.5)
 WORKER_ENV = "CUSTSEG_FIGURE_WORKER"
 #: prctl(2) option: the signal a process gets when its parent dies (Linux).
 PR_SET_PDEATHSIG = 1
-#: Seconds to wait for the worker once this process has claimed the last figure.
+#: Processes drawing figures: the worker and one it forks (two cores: the run's last figures are
+#: drawn while this process waits for them).
+DRAWING_PROCESSES = 2
+#: Seconds to wait for the worker's figures once every job is sent; then they are drawn here.
 WORKER_TIMEOUT = 60
 
 
@@ -72,6 +82,9 @@ class FigureJob:
 
 def render_png(job: FigureJob) -> bytes:
     """Draw ``job`` and return its PNG bytes (no date or software metadata: reproducible)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     width, height = job.size
     fig = Figure(figsize=job.size, layout=None if job.fixed_layout else "constrained")
     FigureCanvasAgg(fig)
@@ -81,7 +94,9 @@ def render_png(job: FigureJob) -> bytes:
                             top=1 - top / height)
     job.draw(fig.add_subplot())
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    # zlib level 3: a fifth of the encoding time of the default 6, files about a tenth larger.
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
+                pil_kwargs={"compress_level": 3})
     return buffer.getvalue()
 
 
@@ -98,17 +113,18 @@ def render(jobs: Sequence[FigureJob], folder: Path) -> dict[str, Path]:
 
 
 class BackgroundFigures:
-    """Figures drawn by forked workers while the run goes on (a context manager).
+    """Figures drawn by a forked worker while the run goes on (a context manager).
 
-    Each :meth:`start` forks one worker for its batch of figures (a run starts its sample's
-    figures after the scan and the rest once its segments are named); :meth:`finish` draws
-    what the workers have not claimed, collects their PNGs and writes every file.
+    :meth:`start` sends a batch of figures to the worker (forked at the first batch, unless
+    :func:`prestart` forked one already); :meth:`finish` collects the PNGs, draws here whatever
+    the worker did not deliver and writes every file.
 
     Examples
     --------
+    >>> from functools import partial
     >>> from custseg.report import plots
     >>> import numpy as np, tempfile
-    >>> job = FigureJob("h", "h.png", lambda ax: plots.histogram(ax, np.arange(9.0), "x"))
+    >>> job = FigureJob("h", "h.png", partial(plots.histogram, values=np.arange(9.0), name="x"))
     >>> with BackgroundFigures() as figures:
     ...     figures.start([job])
     ...     files = figures.finish([], Path(tempfile.mkdtemp()))
@@ -117,19 +133,19 @@ class BackgroundFigures:
     """
 
     def __init__(self) -> None:
-        self._batches: list[_Batch] = []
+        self._jobs: list[FigureJob] = []
+        self._worker: _Worker | None = None
 
     def __enter__(self) -> BackgroundFigures:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for batch in self._batches:
-            batch.stop()
+        self._stop()
 
     @property
     def workers(self) -> list[multiprocessing.process.BaseProcess]:
         """The worker processes that may still deliver figures."""
-        return [batch.process for batch in self._batches if batch.process is not None]
+        return [] if self._worker is None else [self._worker.process]
 
     @staticmethod
     def available() -> bool:
@@ -138,91 +154,167 @@ class BackgroundFigures:
                 and "fork" in multiprocessing.get_all_start_methods())
 
     def start(self, jobs: Sequence[FigureJob]) -> None:
-        """Start drawing ``jobs`` in a new worker (or keep them for :meth:`finish` to draw)."""
-        batch = _Batch(list(jobs))
-        self._batches.append(batch)
-        if batch.jobs and self.available():
-            batch.fork()
+        """Send ``jobs`` to the worker (or keep them for :meth:`finish` to draw here)."""
+        first = len(self._jobs)
+        self._jobs.extend(jobs)
+        if not jobs or not self.available():
+            return
+        if self._worker is None:
+            self._worker = _take_spare() or _Worker.fork()
+        if self._worker is not None:
+            for index, job in enumerate(jobs, start=first):
+                self._worker.send(index, job)
 
     def finish(self, extra: Sequence[FigureJob], folder: Path) -> dict[str, Path]:
-        """Draw what the workers have not, plus ``extra``; write every PNG into ``folder``.
+        """Collect the worker's figures, draw the rest and ``extra`` here; write every PNG
+        into ``folder``.
 
         Returns the files by figure name, in job order (``extra`` last).
         """
-        # Claim the latest batch's figures first: the earlier workers are the likelier done.
-        drawn = [batch.help() for batch in reversed(self._batches)][::-1]
-        out = {}
-        for batch, done in zip(self._batches, drawn, strict=True):
-            for index, job in enumerate(batch.jobs):
-                # What a worker claimed but did not deliver is drawn here (errors surface here).
-                data = done[index] if index in done else render_png(job)
-                out[job.name] = save_png(data, folder / job.filename)
-        out.update(render(extra, folder))
-        self._batches.clear()
+        self.start(extra)
+        done = self._worker.collect() if self._worker is not None else {}
+        self._stop()
+        # What the worker did not deliver is drawn here (its errors surface here).
+        out = {job.name: save_png(done[index] if index in done else render_png(job),
+                                  folder / job.filename)
+               for index, job in enumerate(self._jobs)}
+        self._jobs = []
         return out
 
+    def _stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
 
-class _Batch:
-    """One worker and the figures it shares with this process."""
 
-    def __init__(self, jobs: list[FigureJob]) -> None:
-        self.jobs = jobs
-        self.process: multiprocessing.process.BaseProcess | None = None
-        self.counter = None
-        self.receive = None
+#: The worker :func:`prestart` forked, until a :class:`BackgroundFigures` takes it.
+_spare: _Worker | None = None
 
-    def fork(self) -> None:
+
+def prestart() -> None:
+    """Fork the figure worker now, for this process's next :class:`BackgroundFigures`.
+
+    Called by the command line before it imports the pipeline: the worker then loads matplotlib
+    while this process loads everything else. Does nothing where no worker is
+    :meth:`available <BackgroundFigures.available>`.
+    """
+    global _spare
+    if _spare is None and BackgroundFigures.available():
+        _spare = _Worker.fork()
+
+
+def _take_spare() -> _Worker | None:
+    global _spare
+    worker, _spare = _spare, None
+    if worker is None or worker.parent != os.getpid():  # another process's worker (forked)
+        return None
+    if not worker.process.is_alive():
+        worker.stop()
+        return None
+    return worker
+
+
+class _Lane:
+    """A pipe to one drawing process: jobs go out from a thread, PNGs come back when asked."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.cost = 0.0  # of the jobs sent so far
+        self.sent = 0
+        # Jobs are sent from a thread: a large job (a scatter's points) must not hold the run
+        # up while the process is busy drawing the previous one.
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, name="custseg-figures",
+                                        daemon=True)
+        self._sender.start()
+
+    def put(self, data: bytes, cost: float) -> None:
+        self.cost += cost
+        self.sent += 1
+        self._outbox.put(data)
+
+    def _send_all(self) -> None:
+        while (data := self._outbox.get()) is not None:
+            try:
+                self.connection.send_bytes(data)
+            except OSError:  # the process is gone: its jobs are drawn here
+                return
+
+    def ask(self) -> None:
+        if self.sent:
+            self._outbox.put(b"")  # after the last job: "send me what you drew"
+
+    def answer(self) -> dict[int, bytes]:
+        if not self.sent:
+            return {}
+        try:
+            # A process that answers nothing in :data:`WORKER_TIMEOUT` is given up on.
+            if self.connection.poll(WORKER_TIMEOUT):
+                return self.connection.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):  # the process died
+            pass
+        return {}
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._sender.join(timeout=1)
+        self.connection.close()
+
+
+class _Worker:
+    """A forked process drawing the jobs it is sent, and a second one it forks once it has
+    loaded matplotlib (so that both cores can draw the run's last figures at once)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, connections: list) -> None:
+        self.process = process
+        self.parent = os.getpid()
+        self._lanes = [_Lane(connection) for connection in connections]
+
+    @classmethod
+    def fork(cls) -> _Worker | None:
         context = multiprocessing.get_context("fork")
-        self.counter = context.Value("i", 0)
-        self.receive, send = context.Pipe(duplex=False)
+        pipes = [context.Pipe(duplex=True) for _ in range(DRAWING_PROCESSES)]
         # Buffered output would otherwise be written twice (the worker flushes on exit).
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            self.process = context.Process(target=_work, daemon=True,
-                                           args=(self.jobs, self.counter, send, os.getpid()))
-            self.process.start()
+            process = context.Process(target=_serve, daemon=True, name="custseg-figures",
+                                      args=([there for _, there in pipes], os.getpid()))
+            process.start()
         except OSError:  # no process left to fork: draw here
-            self.process = None
-        send.close()
-
-    def help(self) -> dict[int, bytes]:
-        """Draw the figures the worker has not claimed, then collect the worker's."""
-        if self.process is None:
-            return {}
-        done = {}
-        while (index := _claim(self.counter, len(self.jobs))) is not None:
-            done[index] = render_png(self.jobs[index])
-        try:
-            # The worker has at most the job it is drawing left; a worker stuck for a minute
-            # is given up on and its figures are drawn here.
-            if self.receive.poll(WORKER_TIMEOUT):
-                done.update(self.receive.recv())
-        except (EOFError, OSError):  # the worker died: its figures are drawn here
-            pass
+            for here, _ in pipes:
+                here.close()
+            return None
         finally:
-            self.stop()
+            for _, there in pipes:
+                there.close()
+        return cls(process, [here for here, _ in pipes])
+
+    def send(self, index: int, job: FigureJob) -> None:
+        """Queue ``job`` (number ``index``) for the least loaded process; an unpicklable job
+        stays here."""
+        try:
+            data = pickle.dumps((index, job), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return
+        # A laid-out figure draws twice (layout, then the picture): about twice the cost.
+        min(self._lanes, key=lambda lane: lane.cost).put(data, 1.0 if job.fixed_layout else 2.0)
+
+    def collect(self) -> dict[int, bytes]:
+        """The PNGs of every job sent, by number (fewer if a process failed or died)."""
+        for lane in self._lanes:
+            lane.ask()
+        done: dict[int, bytes] = {}
+        for lane in self._lanes:
+            done.update(lane.answer())
         return done
 
     def stop(self) -> None:
-        if self.process is not None:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join()
-            self.process = None
-        if self.receive is not None:
-            self.receive.close()
-            self.receive = None
-
-
-def _claim(counter, n: int) -> int | None:
-    """The next unclaimed job's index, or ``None`` when all are claimed."""
-    with counter.get_lock():
-        index = counter.value
-        if index >= n:
-            return None
-        counter.value = index + 1
-    return index
+        for lane in self._lanes:
+            lane.close()
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
 
 
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - forked worker
@@ -234,14 +326,44 @@ def _die_with_parent(parent: int) -> None:  # pragma: no cover - forked worker
         os._exit(0)
 
 
-def _work(jobs: list[FigureJob], counter, send, parent: int
-          ) -> None:  # pragma: no cover - forked worker
+def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked worker
     _die_with_parent(parent)
-    drawn: dict[int, bytes] = {}
-    while (index := _claim(counter, len(jobs))) is not None:
+    # Ctrl-C is the parent's to handle; this worker goes when the parent closes the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(Exception):  # loaded now, while the parent is busy elsewhere
+        import matplotlib.backends.backend_agg  # noqa: F401
+
+        from custseg.report import plots  # noqa: F401
+    mine, *others = connections
+    me = os.getpid()
+    for connection in others:  # one more drawing process per extra pipe, matplotlib loaded
         try:
-            drawn[index] = render_png(jobs[index])
+            child = os.fork()
+        except OSError:  # the parent draws this pipe's jobs itself
+            connection.close()
+            continue
+        if child == 0:
+            _die_with_parent(me)
+            mine.close()
+            _draw_jobs(connection)
+            os._exit(0)
+        connection.close()
+    _draw_jobs(mine)
+
+
+def _draw_jobs(connection) -> None:  # pragma: no cover - forked worker
+    drawn: dict[int, bytes] = {}
+    while True:
+        try:
+            data = connection.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not data:  # the parent asks for the figures
+            connection.send(drawn)
+            drawn = {}
+            continue
+        try:
+            index, job = pickle.loads(data)
+            drawn[index] = render_png(job)
         except Exception:  # the parent draws it again and reports the error
             continue
-    send.send(drawn)
-    send.close()
