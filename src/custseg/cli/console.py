@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from custseg.io.columns import how_matched
-from custseg.segmentation.selection import CRITERIA, CRITERION_LABELS, KSelection
 
 SHORT = {"elbow": "elbow", "silhouette": "silh.", "calinski_harabasz": "CH",
          "davies_bouldin": "DB", "gap": "gap"}
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from custseg.pipeline.result import RunResult
+    from custseg.segmentation.selection import KSelection
     from custseg.tracking.changes import RunChanges
     from custseg.tracking.journey import Stop
     from custseg.tracking.timeline import Timeline
 
 
 def _fmt(value: float, digits: int = 3) -> str:
-    return "" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+    return "" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def print_k_selection(console: Console, selection: KSelection) -> None:
     """Per-K table (every criterion, the votes) and the explanation."""
+    from custseg.segmentation.selection import CRITERIA, CRITERION_LABELS
     table = Table(title=f"Choosing K ({selection.sample_size:,} of {selection.n_rows:,} rows)",
                   title_justify="left")
     columns = ["K", "Inertia", "Silh.", "CH", "DB", "Gap±SE", "Stab.", "Min seg.", "Votes"]
@@ -44,7 +46,7 @@ def print_k_selection(console: Console, selection: KSelection) -> None:
             str(k), _fmt(row["inertia"], 1), _fmt(row["silhouette"]),
             _fmt(row["calinski_harabasz"], 1), _fmt(row["davies_bouldin"]),
             f"{row['gap']:.2f}±{row['gap_se']:.2f}", _fmt(row["stability"], 2),
-            "" if np.isnan(row["min_share"]) else f"{row['min_share']:.1%}", votes, style=mark)
+            "" if math.isnan(row["min_share"]) else f"{row['min_share']:.1%}", votes, style=mark)
     console.print(table)
     console.print("Silh. silhouette (higher is better), CH Calinski-Harabasz (higher), DB "
                   "Davies-Bouldin (lower), Gap gap statistic, Stab. stability (mean ARI), Min seg. "
@@ -119,6 +121,8 @@ def distinctive(result: RunResult, position: int, row: pd.Series) -> str:
     --------
     ``Grocery ↑ 25,350; Detergents_Paper ↑ 11,600; Fresh ↓ 6,010``
     """
+    import numpy as np
+
     center = result.segmenter.cluster_centers_[position][:len(result.features)]  # numeric only
     parts = []
     for j in np.argsort(-np.abs(center), kind="stable")[:DISTINCTIVE_FEATURES]:
@@ -191,6 +195,7 @@ def print_changes(console: Console, changes: RunChanges) -> None:
 
 def print_history(console: Console, table: pd.DataFrame) -> None:
     """The recorded runs, oldest first."""
+    import pandas as pd
     out = Table(title=f"{len(table)} recorded run{'s' if len(table) != 1 else ''}", title_justify="left")
     numeric = ("rows", "rejected", "k")
     for column in ("run", "date", "input", "rows", "rejected", "k", "segments"):

@@ -120,6 +120,9 @@ def run(
     traceback: TracebackOpt = False,
 ) -> None:
     """Segment customers: choose K, fit, name and profile the segments, write data, model and report."""
+    from custseg.report.rendering import prestart
+
+    prestart()  # before the pipeline's imports: the figure worker loads matplotlib meanwhile
     from custseg.pipeline import run as run_pipeline
 
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,

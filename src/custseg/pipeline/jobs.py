@@ -11,11 +11,6 @@ import pandas as pd
 from custseg.config import RunConfig
 from custseg.pipeline import stages
 from custseg.pipeline.result import KChoiceResult, RunResult
-from custseg.pipeline.transactions import (
-    evaluate_k_transactions,
-    run_transactions,
-    segment_transactions,
-)
 from custseg.progress import Progress
 
 
@@ -26,6 +21,8 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
     if options:
         config = config.with_(**options)
     if config.transactions is not None:
+        from custseg.pipeline.transactions import run_transactions  # only for purchase logs
+
         return run_transactions(config, data, progress)
     return stages.run(config, data=data, progress=progress)
 
@@ -34,6 +31,8 @@ def run(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
 def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
             progress: Progress | None = None) -> RunResult:
     if config is not None and config.transactions is not None:
+        from custseg.pipeline.transactions import segment_transactions
+
         return segment_transactions(config, data, progress)
     return stages.segment(config, data=data, progress=progress)
 
@@ -42,5 +41,7 @@ def segment(config: RunConfig | None = None, *, data: pd.DataFrame | None = None
 def evaluate_k(config: RunConfig | None = None, *, data: pd.DataFrame | None = None,
                progress: Progress | None = None, write: bool = True) -> KChoiceResult:
     if config is not None and config.transactions is not None:
+        from custseg.pipeline.transactions import evaluate_k_transactions
+
         return evaluate_k_transactions(config, data, progress, write)
     return stages.evaluate_k(config, data=data, progress=progress, write=write)
