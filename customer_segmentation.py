@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 try:
-    from custseg.cli import main
+    from custseg.cli import command
 except ImportError:  # not installed: use the source tree next to this file
     sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
-    from custseg.cli import main
+    from custseg.cli import command
 
 if __name__ == "__main__":
-    main(["run", *sys.argv[1:]])
+    command(["run", *sys.argv[1:]])

@@ -286,3 +286,20 @@ def test_choose_k_with_a_category_reports_k(tmp_path):
     assert result.exit_code == 0, result.output
     summary = (tmp_path / "k" / "k_selection.json").read_text()
     assert '"chosen_k": 6' in summary
+
+
+@pytest.mark.parametrize(("argv", "code", "stdout", "stderr"), [
+    (["--version"], 0, "custseg ", ""),
+    (["run", "no-such-file.csv", "--quiet"], 3, "", "does not exist"),
+    (["run", "--k-min", "0", "--quiet"], 2, "", "k-min"),
+])
+def test_the_program_exits_with_its_commands_status(tmp_path, argv, code, stdout, stderr):
+    """``command`` (the installed program) ends the process itself once the command is done:
+    same status, everything printed reaches its pipes."""
+    script = "import sys; from custseg.cli import command; command(sys.argv[1:])"
+    done = subprocess.run([sys.executable, "-c", script, *argv], cwd=tmp_path,
+                          capture_output=True, text=True, env=_subprocess_env(), timeout=300)
+    assert done.returncode == code, done.stderr
+    assert done.stdout.startswith(stdout)
+    assert stderr in done.stderr
+    assert "Traceback" not in done.stderr
