@@ -196,3 +196,20 @@ def test_k_min_above_the_rows_is_an_error(mall_df):
         choose_k(_scaled(mall_df[FEATURES].head(20)), k_min=30, k_max=40, seed=0)
     forced = choose_k(_scaled(mall_df[FEATURES].head(20)), k_min=30, k_max=40, seed=0, force_k=3)
     assert forced.chosen_k == 3
+
+
+def test_the_forked_evidence_is_the_evidence_computed_here(monkeypatch):
+    """From FORKED_EVIDENCE_ROWS sample rows the references and stabilities come from a forked
+    child: the selection is the same, to the bit, as when everything runs in this process."""
+    from custseg.forking import FORK_ENV
+    from custseg.segmentation.selection import FORKED_EVIDENCE_ROWS
+
+    rng = np.random.default_rng(7)
+    n = FORKED_EVIDENCE_ROWS + 500
+    Z = np.vstack([rng.normal(c, 0.6, size=(n // 3, 2)) for c in ([0, 0], [4, 1], [1, 5])])
+    forked = choose_k(Z, k_max=7, seed=3)
+    monkeypatch.setenv(FORK_ENV, "0")
+    here = choose_k(Z, k_max=7, seed=3)
+    pd.testing.assert_frame_equal(forked.table, here.table)
+    assert forked.structure_z == here.structure_z
+    assert (forked.chosen_k, forked.confidence) == (here.chosen_k, here.confidence) == (3, "clear")

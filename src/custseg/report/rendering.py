@@ -19,19 +19,19 @@ worker fails for any reason, this process draws the figures itself: the worker o
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import multiprocessing
 import os
 import pickle
 import queue
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from custseg.forking import can_fork, die_with_parent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,8 +45,6 @@ DPI = 110
 FIXED_MARGINS = (0.95, 0.25, 0.65, 0.5)
 #: Set to ``0`` to draw every figure in this process (no worker).
 WORKER_ENV = "CUSTSEG_FIGURE_WORKER"
-#: prctl(2) option: the signal a process gets when its parent dies (Linux).
-PR_SET_PDEATHSIG = 1
 #: Processes drawing figures: the worker and one it forks (two cores: the run's last figures are
 #: drawn while this process waits for them).
 DRAWING_PROCESSES = 2
@@ -149,9 +147,9 @@ class BackgroundFigures:
 
     @staticmethod
     def available() -> bool:
-        """True where a worker can be forked (Linux) and :data:`WORKER_ENV` allows it."""
-        return (os.environ.get(WORKER_ENV, "1") != "0" and sys.platform.startswith("linux")
-                and "fork" in multiprocessing.get_all_start_methods())
+        """True where a worker can be forked (:func:`custseg.forking.can_fork`) and
+        :data:`WORKER_ENV` allows it."""
+        return os.environ.get(WORKER_ENV, "1") != "0" and can_fork()
 
     def start(self, jobs: Sequence[FigureJob]) -> None:
         """Send ``jobs`` to the worker (or keep them for :meth:`finish` to draw here)."""
@@ -317,19 +315,8 @@ class _Worker:
         self.process.join()
 
 
-def _die_with_parent(parent: int) -> None:  # pragma: no cover - forked worker
-    """Have the kernel kill this worker when its parent dies (``kill -9`` included): a worker
-    outliving its run would hold the run's inherited output lock."""
-    with contextlib.suppress(OSError, AttributeError):  # no prctl: the parent's exit will do
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl
-        os._exit(0)
-
-
 def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked worker
-    _die_with_parent(parent)
-    # Ctrl-C is the parent's to handle; this worker goes when the parent closes the pipe.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)  # and Ctrl-C is the parent's: this worker goes with its pipe
     with contextlib.suppress(Exception):  # loaded now, while the parent is busy elsewhere
         import matplotlib.backends.backend_agg  # noqa: F401
 
@@ -343,7 +330,7 @@ def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked
             connection.close()
             continue
         if child == 0:
-            _die_with_parent(me)
+            die_with_parent(me)
             mine.close()
             _draw_jobs(connection)
             os._exit(0)

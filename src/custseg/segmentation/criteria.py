@@ -113,7 +113,8 @@ class NullComparison:
 
 def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structure_ks: list[int],
                          seed: int, n_refs: int = GAP_REFERENCES,
-                         kept: np.ndarray | None = None) -> NullComparison:
+                         kept: np.ndarray | None = None,
+                         references: ReferenceProfiles | None = None) -> NullComparison:
     """Fit the data and ``n_refs`` uniform reference sets the same (quick) way and compare.
 
     Two comparisons come from the same reference fits. The gap statistic (Tibshirani et al.
@@ -127,32 +128,52 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structur
     ``kept`` (bool per column): columns the references draw from the data's rows, jointly and
     independently of the others, instead of uniformly: the indicators of categorical features
     (``--categorical``), whose two-valued columns no uniform box resembles.
+
+    ``references``: :func:`reference_profiles` of the same arguments, computed beforehand (in
+    another process, say), else computed here.
     """
     ks = sorted(centers)
-    fitted = sorted(set(ks) | set(structure_ks))
+    if references is None:
+        references = reference_profiles(Z, ks, structure_ks, seed, n_refs, kept)
+    G = selection_sample(Z, seed, GAP_SAMPLE)
+    _, sil_data = _profile(G, ks, structure_ks, seed)
+    log_data = np.log([max(assign(G, centers[k])[1], 1e-300) for k in ks])
+    log_ref, sil_ref = references.log_inertia, references.best_silhouette
+    gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
+    se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}
+    spread = max(float(sil_ref.std()) * np.sqrt(1 + 1 / n_refs), 1e-3)
+    scored = any(k >= 2 for k in structure_ks)
+    z = (sil_data - float(sil_ref.mean())) / spread if scored else 0.0
+    return NullComparison(gap, se, float(z))
+
+
+@dataclass(frozen=True)
+class ReferenceProfiles:
+    """The uniform reference sets' side of :func:`compare_with_uniform`.
+
+    Attributes
+    ----------
+    log_inertia : numpy.ndarray
+        Shape (n_refs, len(ks)): log inertia of each reference set at each K.
+    best_silhouette : numpy.ndarray
+        Shape (n_refs,): each reference set's best simplified silhouette over the structure Ks.
+    """
+
+    log_inertia: np.ndarray
+    best_silhouette: np.ndarray
+
+
+def reference_profiles(Z: np.ndarray, ks: list[int], structure_ks: list[int], seed: int,
+                       n_refs: int = GAP_REFERENCES, kept: np.ndarray | None = None
+                       ) -> ReferenceProfiles:
+    """Draw ``n_refs`` uniform reference sets like ``Z`` (see :func:`compare_with_uniform`) and
+    fit each at every K of ``ks`` and ``structure_ks``: the costly, data-independent half of
+    the comparison, which needs no centroid of the data."""
     G = selection_sample(Z, seed, GAP_SAMPLE)
     rng = np.random.default_rng([seed, 2])
     kept = np.zeros(G.shape[1], dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
     rotation, low, high = reference_box(G[:, ~kept])
     mean = G[:, ~kept].mean(axis=0)
-    scored = [k for k in structure_ks if k >= 2]
-
-    def profile(X: np.ndarray, fit_seed: int) -> tuple[np.ndarray, float]:
-        log_w = np.empty(len(ks))
-        best_sil = -1.0
-        for k in fitted:
-            model = _quick_fit(X, k, fit_seed)
-            if k in centers:
-                inertia = (float(((X - X.mean(axis=0)) ** 2).sum()) if model is None
-                           else float(model.inertia_))
-                log_w[ks.index(k)] = np.log(max(inertia, 1e-300))
-            if k in scored and model is not None:
-                best_sil = max(best_sil, simplified_silhouette(X, model.cluster_centers_,
-                                                               model.labels_))
-        return log_w, best_sil
-
-    _, sil_data = profile(G, seed)
-    log_data = np.log([max(assign(G, centers[k])[1], 1e-300) for k in ks])
     log_ref = np.empty((n_refs, len(ks)))
     sil_ref = np.empty(n_refs)
     for b in range(n_refs):
@@ -160,12 +181,27 @@ def compare_with_uniform(Z: np.ndarray, centers: dict[int, np.ndarray], structur
         ref[:, ~kept] = rng.uniform(low, high, size=(len(G), len(low))) @ rotation.T + mean
         if kept.any():
             ref[:, kept] = G[rng.permutation(len(G))][:, kept]
-        log_ref[b], sil_ref[b] = profile(ref, (seed + b + 1) % 2**32)
-    gap = {k: float(log_ref[:, i].mean() - log_data[i]) for i, k in enumerate(ks)}
-    se = {k: float(log_ref[:, i].std() * np.sqrt(1 + 1 / n_refs)) for i, k in enumerate(ks)}
-    spread = max(float(sil_ref.std()) * np.sqrt(1 + 1 / n_refs), 1e-3)
-    z = (sil_data - float(sil_ref.mean())) / spread if scored else 0.0
-    return NullComparison(gap, se, float(z))
+        log_ref[b], sil_ref[b] = _profile(ref, ks, structure_ks, (seed + b + 1) % 2**32)
+    return ReferenceProfiles(log_ref, sil_ref)
+
+
+def _profile(X: np.ndarray, ks: list[int], structure_ks: list[int], fit_seed: int
+             ) -> tuple[np.ndarray, float]:
+    """Log inertia of quick fits of ``X`` at each K of ``ks``, and their best simplified
+    silhouette over ``structure_ks`` (K >= 2)."""
+    scored = [k for k in structure_ks if k >= 2]
+    log_w = np.empty(len(ks))
+    best_sil = -1.0
+    for k in sorted(set(ks) | set(structure_ks)):
+        model = _quick_fit(X, k, fit_seed)
+        if k in ks:
+            inertia = (float(((X - X.mean(axis=0)) ** 2).sum()) if model is None
+                       else float(model.inertia_))
+            log_w[ks.index(k)] = np.log(max(inertia, 1e-300))
+        if k in scored and model is not None:
+            best_sil = max(best_sil, simplified_silhouette(X, model.cluster_centers_,
+                                                           model.labels_))
+    return log_w, best_sil
 
 
 def structure_range(n_distinct: int) -> list[int]:
@@ -186,6 +222,19 @@ def stability(Z: np.ndarray, k: int, seed: int, pairs: int = STABILITY_PAIRS) ->
             labels.append(model.predict(Z))
         scores.append(adjusted_rand_score(*labels))
     return float(np.mean(scores))
+
+
+def data_free_evidence(Z: np.ndarray, ks: list[int], structure_ks: list[int],
+                       stability_ks: list[int], seed: int, kept: np.ndarray | None = None
+                       ) -> tuple[ReferenceProfiles, dict[int, float]]:
+    """The evidence for K that needs no fit of the data at every K: the uniform references'
+    :func:`reference_profiles` and the :func:`stability` of each K of ``stability_ks``.
+
+    About half the K choice's work, independent of the other half (which can run meanwhile in
+    another process).
+    """
+    return (reference_profiles(Z, ks, structure_ks, seed, kept=kept),
+            {k: stability(Z, k, seed) for k in stability_ks})
 
 
 def knee_of(ks: list[int], inertias: list[float]) -> int | None:
