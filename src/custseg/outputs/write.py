@@ -155,7 +155,9 @@ def _hue(sample: Sample) -> np.ndarray | None:
 def start_sample_figures(figures: BackgroundFigures, sample: Sample, population: int,
                          features: tuple[str, ...], seed: int) -> None:
     """Start drawing the data's figures in the background (while K is chosen)."""
-    figures.start(sample_jobs(sample.values, features, _hue(sample), seed, population))
+    # One drawing process: the other core is choosing K.
+    figures.start(sample_jobs(sample.values, features, _hue(sample), seed, population),
+                  spread=False)
 
 
 def start_k_figures(figures: BackgroundFigures, selection: KSelection) -> None:

@@ -28,6 +28,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,8 +152,12 @@ class BackgroundFigures:
         :data:`WORKER_ENV` allows it."""
         return os.environ.get(WORKER_ENV, "1") != "0" and can_fork()
 
-    def start(self, jobs: Sequence[FigureJob]) -> None:
-        """Send ``jobs`` to the worker (or keep them for :meth:`finish` to draw here)."""
+    def start(self, jobs: Sequence[FigureJob], spread: bool = True) -> None:
+        """Send ``jobs`` to the worker (or keep them for :meth:`finish` to draw here).
+
+        ``spread=False`` keeps them to one drawing process: for figures started while this
+        process is busy (two cores: a second drawing process would slow it down).
+        """
         first = len(self._jobs)
         self._jobs.extend(jobs)
         if not jobs or not self.available():
@@ -161,7 +166,7 @@ class BackgroundFigures:
             self._worker = _take_spare() or _Worker.fork()
         if self._worker is not None:
             for index, job in enumerate(jobs, start=first):
-                self._worker.send(index, job)
+                self._worker.send(index, job, spread)
 
     def finish(self, extra: Sequence[FigureJob], folder: Path) -> dict[str, Path]:
         """Collect the worker's figures, draw the rest and ``extra`` here; write every PNG
@@ -288,12 +293,15 @@ class _Worker:
                 there.close()
         return cls(process, [here for here, _ in pipes])
 
-    def send(self, index: int, job: FigureJob) -> None:
-        """Queue ``job`` (number ``index``) for the least loaded process; an unpicklable job
-        stays here."""
+    def send(self, index: int, job: FigureJob, spread: bool = True) -> None:
+        """Queue ``job`` (number ``index``) for the least loaded process (``spread``) or for
+        the first; an unpicklable job stays here."""
         try:
             data = pickle.dumps((index, job), protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, AttributeError, TypeError):
+            return
+        if not spread:  # drawn while the run is busy: not counted in the balance of the rest
+            self._lanes[0].put(data, 0.0)
             return
         # A laid-out figure draws twice (layout, then the picture): about twice the cost.
         min(self._lanes, key=lambda lane: lane.cost).put(data, 1.0 if job.fixed_layout else 2.0)
@@ -317,10 +325,15 @@ class _Worker:
 
 def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked worker
     die_with_parent(parent)  # and Ctrl-C is the parent's: this worker goes with its pipe
-    with contextlib.suppress(Exception):  # loaded now, while the parent is busy elsewhere
-        import matplotlib.backends.backend_agg  # noqa: F401
+    # Loaded and warmed up now, while the parent is busy elsewhere: a first figure costs twice
+    # the next (fonts, glyph caches), and the processes forked below inherit all of it.
+    with contextlib.suppress(Exception):
+        import numpy as np
 
-        from custseg.report import plots  # noqa: F401
+        from custseg.report import plots
+
+        render_png(FigureJob("warm-up", "warm-up.png", partial(
+            plots.histogram, values=np.arange(3.0), name="x"), size=(2, 2)))
     mine, *others = connections
     me = os.getpid()
     for connection in others:  # one more drawing process per extra pipe, matplotlib loaded
