@@ -445,3 +445,31 @@ def test_excel_unknown_sheet_and_sheet_of_a_csv(tmp_path):
     csv = write_csv_text(tmp_path / "c.csv", "a,b\n1,2\n")
     with pytest.raises(ConfigError, match="--sheet names a sheet of an Excel workbook"):
         open_source(csv, sheet="Customers")
+
+
+@pytest.mark.parametrize(("text", "encoding", "expected"), [
+    ("a,b\n1,é\n2,x\n" * 3, "utf-8", "utf-8"),  # 'é' split across chunks, ASCII after it
+    ("a,b\n1,€\n" * 5, "cp1252", "cp1252"),
+    ("a,b\n1,é\n", "latin-1", "cp1252"),  # every byte defined in cp1252 too
+    ("a,b\n1,\x81\n" + "2,x\n" * 4, "latin-1", "latin-1"),  # 0x81: not a cp1252 character
+])
+@pytest.mark.parametrize("chunk", [1, 3, 7, 4096])
+def test_encoding_is_found_whatever_the_chunks(tmp_path, monkeypatch, text, encoding, expected,
+                                               chunk):
+    import hashlib
+
+    from custseg.io import formats
+
+    monkeypatch.setattr(formats, "_HASH_CHUNK", chunk)
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode(encoding))
+    assert formats.sha256_and_encoding(path) == (hashlib.sha256(path.read_bytes()).hexdigest(),
+                                                 expected)
+
+
+def test_utf8_cut_short_at_the_end_is_not_utf8(tmp_path):
+    from custseg.io.formats import sha256_and_encoding
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("a,b\n1,é\n".encode() + b"2,\xc3")  # a character's first byte, then EOF
+    assert sha256_and_encoding(path)[1] == "cp1252"

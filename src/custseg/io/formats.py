@@ -230,7 +230,12 @@ def sha256_and_encoding(path: Path) -> tuple[str, str]:
         decoders = {name: codecs.getincrementaldecoder(name)() for name in candidates}
         for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
             digest.update(chunk)
+            # ASCII is valid in every candidate: only a multi-byte character left open by the
+            # previous chunk needs decoding then (a tenth of the time of decoding it all).
+            ascii_only = chunk.isascii()
             for name in list(decoders):
+                if ascii_only and not decoders[name].getstate()[0]:
+                    continue
                 try:
                     decoders[name].decode(chunk)
                 except UnicodeDecodeError:
