@@ -48,7 +48,7 @@ from custseg.report.figures import (
     render_figures,
     sample_jobs,
 )
-from custseg.report.html import write_report
+from custseg.report.html import prepare_report, write_report
 from custseg.runfolder import (
     CHANGES_FILE,
     FIGURES_DIR,
@@ -118,6 +118,7 @@ def write_outputs(result: RunResult, root: Path, rejects: RejectStore,
         written["model_pickle"] = root / MODEL_PICKLE
         joblib.dump(result.segmenter.to_pipeline(result.segment_ids), written["model_pickle"])
     with progress.task("Drawing figures"):
+        prepare_report()  # while the figure worker draws
         for name, path in render_figures(figure_inputs(result), root / FIGURES_DIR,
                                          figures).items():
             written[f"figure:{name}"] = path

@@ -8,6 +8,7 @@ The report is built only from a run's files (``segments.json`` and ``figures/*.p
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from pathlib import Path
@@ -49,6 +50,17 @@ def _environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     env.globals.update(num=_num, pct=_pct, signed=_signed)
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    return _environment().get_template("report.html.j2")
+
+
+def prepare_report() -> None:
+    """Compile the report's template now (cached for this process): a run calls this while its
+    figures are being drawn elsewhere, instead of after them."""
+    _template()
 
 
 def embed_figures(folder: Path, features: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -96,7 +108,7 @@ def render_report(summary: dict, figures: Path) -> str:
         for fig in groups["map"]:
             fig["caption"] = map_caption
     context = {"changes": None, **summary, "segments": segments, "figures": groups}
-    return _environment().get_template("report.html.j2").render(**context)
+    return _template().render(**context)
 
 
 def write_report(summary: dict, figures: Path, path: Path) -> Path:
