@@ -63,7 +63,7 @@ from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.lloyd import fit_centroids
 from custseg.segmentation.metrics import silhouette_values
 from custseg.segmentation.outliers import OutlierCounter, OutlierRule
-from custseg.segmentation.selection import KSelection, choose_k
+from custseg.segmentation.selection import KSelection, choose_k, evidence_in_child
 from custseg.tracking.previous import PreviousRun, load_previous
 
 
@@ -187,11 +187,16 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     progress = progress or NullProgress()
     config, choice = resolve_features(engine, config)
     scanned = scan(engine, config, progress, config.forced_k or 1)
-    if figures is not None:
+    # The data's figures are drawn while K is chosen, unless the K choice takes both cores.
+    early = figures is not None and not evidence_in_child(len(scanned.sample.values))
+    if early:
         start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
                              config.seed)
     selection = select_k(scanned, config, progress)
     if figures is not None:
+        if not early:
+            start_sample_figures(figures, scanned.sample, scanned.n_valid,
+                                 tuple(config.features), config.seed, spread=True)
         start_k_figures(figures, selection)
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
     k = segmenter.cluster_centers_.shape[0]
