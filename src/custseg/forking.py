@@ -107,7 +107,7 @@ class ForkedCall(Generic[T]):
         return self._function(*self._args)
 
     def close(self) -> None:
-        """Stop the child (if it is still running) and release the pipe."""
+        """Stop the child (if it is still running) and release the pipe (again: nothing)."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None

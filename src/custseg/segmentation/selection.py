@@ -260,27 +260,11 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
     evidence = ForkedCall(data_free_evidence, S, ks, structure_ks,
                           [k for k in ks if k >= max(2, k_min)], seed, kept,
                           fork=len(S) >= FORKED_EVIDENCE_ROWS)
-    sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SELECTION_SILHOUETTE_ROWS]
-    sil_distances = pairwise_distances(S[sil_rows])  # once, for every K
-    rows = []
-    centers: dict[int, np.ndarray] = {}
-    for k in ks:
-        # Plain k-means++ starts here: random swap is kept for the final fit at the chosen K.
-        fit = fit_kmeans(S, k, n_init=n_init, seed=seed, refine=False)
-        centers[k] = fit.centers
-        row = {"k": k, "inertia": fit.inertia}
-        if k >= 2:
-            labels = fit.labels
-            sizes = np.bincount(labels, minlength=k)
-            row["min_share"] = sizes.min() / len(S)
-            if len(np.unique(labels[sil_rows])) > 1:
-                row["silhouette"] = silhouette_from_distances(sil_distances, labels[sil_rows])
-            row["calinski_harabasz"] = calinski_harabasz_score(S, labels)
-            row["davies_bouldin"] = davies_bouldin_score(S, labels)
-        rows.append(row)
-        if advance is not None:
-            advance(1)
-    references, stabilities = evidence.result()
+    try:
+        rows, centers = _score_every_k(S, ks, n_init, seed, advance)
+        references, stabilities = evidence.result()
+    finally:  # an error here stops the child too
+        evidence.close()
     for row in rows:
         if row["k"] >= 2:
             row["stability"] = stabilities.get(row["k"], np.nan)
@@ -321,6 +305,34 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
                       min_segment_share=min_segment_share, sample_size=len(S), n_rows=n_rows,
                       structure_z=null.structure_z, seed=seed, sample_centers=warm,
                       k_range=k_range)
+
+
+def _score_every_k(S: np.ndarray, ks: list[int], n_init: int, seed: int,
+                   advance: Callable[[float], None] | None
+                   ) -> tuple[list[dict], dict[int, np.ndarray]]:
+    """Fit every K on ``S``: a table row per K (inertia, silhouette, Calinski-Harabasz,
+    Davies-Bouldin, smallest share) and the centroids by K."""
+    sil_rows = np.random.default_rng([seed, 4]).permutation(len(S))[:SELECTION_SILHOUETTE_ROWS]
+    sil_distances = pairwise_distances(S[sil_rows])  # once, for every K
+    rows = []
+    centers: dict[int, np.ndarray] = {}
+    for k in ks:
+        # Plain k-means++ starts here: random swap is kept for the final fit at the chosen K.
+        fit = fit_kmeans(S, k, n_init=n_init, seed=seed, refine=False)
+        centers[k] = fit.centers
+        row = {"k": k, "inertia": fit.inertia}
+        if k >= 2:
+            labels = fit.labels
+            sizes = np.bincount(labels, minlength=k)
+            row["min_share"] = sizes.min() / len(S)
+            if len(np.unique(labels[sil_rows])) > 1:
+                row["silhouette"] = silhouette_from_distances(sil_distances, labels[sil_rows])
+            row["calinski_harabasz"] = calinski_harabasz_score(S, labels)
+            row["davies_bouldin"] = davies_bouldin_score(S, labels)
+        rows.append(row)
+        if advance is not None:
+            advance(1)
+    return rows, centers
 
 
 def _picks(table: pd.DataFrame, ks: list[int]) -> dict[str, int | None]:
