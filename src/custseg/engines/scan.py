@@ -132,8 +132,12 @@ class Scanner:
         self.high: np.ndarray | None = None
         self.text_needs_quotes = False
         self.text_formulas = False
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
-        self._learning: Future | None = None
+        # Two helpers, each taking the batches in order: one the numbers (moments, ranges,
+        # levels), one the rows (sample, other columns, text); with the validating thread,
+        # three similar loads that two cores share.
+        self._helpers = [ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
+                         for _ in range(2)]
+        self._learning: list[Future] = []
 
     def feed(self, chunk: Chunk, out: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
@@ -164,11 +168,12 @@ class Scanner:
             # What the rest of the run needs to know about the valid rows is learned by a helper
             # thread, batch by batch in order, while this one validates the next batch.
             self._wait()
-            self._learning = self._helper.submit(self._learn, chunk.rows if every
-                                                 else chunk.rows[keep], values, valid)
+            rows = chunk.rows if every else chunk.rows[keep]
+            self._learning = [self._helpers[0].submit(self._learn_numbers, values),
+                              self._helpers[1].submit(self._learn_rows, rows, values, valid)]
         return keep, values, valid
 
-    def _learn(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+    def _learn_numbers(self, values: np.ndarray) -> None:
         self._moments.feed(values)
         if self._log_moments is not None:
             self._log_moments.feed(values)
@@ -182,12 +187,14 @@ class Scanner:
         high = np.array([largest.reduce(values[:, j]) for j in range(values.shape[1])])
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
-        self.reservoir.offer(rows, values, valid)
         if self.spec.categorical:
             self.levels.add(values[:, self.spec.n_numeric:])
             if None in self.levels.counts:  # far too many levels: stop now, not after the pass
                 check_levels(self.spec.features[self.spec.n_numeric:], self.levels.counts,
                              self.source.name)
+
+    def _learn_rows(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+        self.reservoir.offer(rows, values, valid)
         for name, column in self.columns.items():
             column.update(valid.column(name))
         if not (self.text_needs_quotes and self.text_formulas):
@@ -197,8 +204,8 @@ class Scanner:
                 self.text_needs_quotes = any_structural(valid)
 
     def _wait(self) -> None:
-        if self._learning is not None:
-            done, self._learning = self._learning, None
+        running, self._learning = self._learning, []
+        for done in running:
             done.result()
 
     def finish(self, columns: list[str]) -> Scan:
@@ -206,7 +213,8 @@ class Scanner:
         try:
             self._wait()
         finally:
-            self._helper.shutdown()
+            for helper in self._helpers:
+                helper.shutdown()
         self._moments.flush()
         if self._log_moments is not None:
             self._log_moments.flush()

@@ -42,7 +42,8 @@ TOO_LARGE = 5
 
 
 def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False,
-                  thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  thousands: str | None = None, writeable: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Parse a column to float64 and say, per cell, why it is not a usable number.
 
     Parameters
@@ -54,6 +55,9 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     thousands : {".", ","} or None, default None
         The mark that groups thousands (``--decimal`` chose the other): ``1.234.567,5`` is
         1234567.5 with ``"."``; any other cell holding that mark is not a number.
+    writeable : bool, default True
+        False: ``values`` may be a read-only view of Arrow's memory (no copy, for a caller
+        that only reads them).
 
     Returns
     -------
@@ -98,7 +102,7 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     values = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     if not (messy or column.null_count or values.dtype != np.float64) and _all_usable(values):
         # The usual column: every cell a finite number within range; two reductions decide it.
-        return (values if values.flags.writeable else values.copy()), codes
+        return (values if values.flags.writeable or not writeable else values.copy()), codes
     free = codes == OK
     codes[free & np.isnan(values)] = MISSING
     codes[free & np.isinf(values)] = INFINITE

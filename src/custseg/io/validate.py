@@ -143,7 +143,7 @@ class RowValidator:
         """
         table, rows = chunk.table, chunk.rows
         n = table.num_rows
-        reason_col = np.full(n, -1, dtype=np.int64)
+        reason_col = np.full(n, -1, dtype=np.int32)
         reason_code = np.zeros(n, dtype=np.uint8)
         range_reasons: list[str | None] = []
         values = np.empty((n, len(self.feature_columns)), dtype=np.float64) if out is None else out[:n]
@@ -177,23 +177,27 @@ class RowValidator:
                 continue
             check_feature_type(column, table.schema.field(column).type)
             col_values, codes = parse_numbers(table.column(column), self.decimal_comma,
-                                              self.thousands)
+                                              self.thousands, writeable=False)
             range_reasons.append(range_codes(col_values, codes, canonical_name(wanted)))
             values[:, j] = col_values
             failed = codes != numbers.OK
             if self.allow_missing[j]:
                 failed &= codes != numbers.MISSING
             _record(reason_col, reason_code, failed, len(range_reasons) - 1, codes)
-        first_row = np.full(n, -1, dtype=np.int64)
+        first_row = None
         if key is not None:
-            valid = np.flatnonzero(reason_col < 0)
-            if len(valid) == n:  # the usual batch: no take, no scatter
+            passed = reason_col < 0
+            if passed.all():  # the usual batch: no take, no scatter
                 first_row = self.seen.first_rows(id_keys(key) if keys is None else keys, rows)
             else:
+                valid = np.flatnonzero(passed)
+                first_row = np.full(n, -1, dtype=np.int64)
                 valid_keys = (id_keys(key.take(pa.array(valid))) if keys is None
                               else keys[valid])  # keys are per id: a subset's are a subset
                 first_row[valid] = self.seen.first_rows(valid_keys, rows[valid])
-        rejected = (reason_col >= 0) | (first_row >= 0)
+        rejected = reason_col >= 0
+        if first_row is not None:
+            rejected |= first_row >= 0
         rejects = self._rejects(table, rows, rejected, reason_col, reason_code, first_row,
                                 range_reasons)
         if chunk.parse_rejects.num_rows:
@@ -234,7 +238,7 @@ class RowValidator:
             raise grouping_error(self.unsettled_in, self.feature_columns[j], int(rows[i]), cell)
 
     def _rejects(self, table: pa.Table, rows: np.ndarray, rejected: np.ndarray,
-                 reason_col: np.ndarray, reason_code: np.ndarray, first_row: np.ndarray,
+                 reason_col: np.ndarray, reason_code: np.ndarray, first_row: np.ndarray | None,
                  range_reasons: list[str | None]) -> pa.Table:
         idx = np.flatnonzero(rejected)
         if len(idx) == 0:
@@ -251,7 +255,9 @@ class RowValidator:
         reason = np.empty(len(idx), dtype=object)
         reason[~is_dup] = texts[col[~is_dup], code[~is_dup]]
         before, _, after = Reason.DUPLICATE_ID.partition("{first}")
-        reason[is_dup] = [f"{before}{first}{after}" for first in first_row[idx[is_dup]].tolist()]
+        if is_dup.any():  # duplicates only where ids were compared (first_row given)
+            reason[is_dup] = [f"{before}{first}{after}"
+                              for first in first_row[idx[is_dup]].tolist()]
         owner = np.where(is_dup, 0, col)
         column = np.array(self.checked, dtype=object)[owner]
         value = np.full(len(idx), None, dtype=object)
