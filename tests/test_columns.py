@@ -86,3 +86,15 @@ def test_two_matching_id_columns_are_an_error():
 ])
 def test_how_a_column_was_matched(column, column_map, how):
     assert how_matched(INCOME, column, column_map) == how
+
+
+def test_category_texts_are_the_trimmed_distinct_cells_across_chunks():
+    """Distinct cells first, trimmed after: the set of trimmed non-empty cells, as trimming
+    every cell first gives."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    cells = rng.choice(["Male", " Male", "Male ", "Female", "  ", "", "F\u00e9male\t"], 500).tolist()
+    scan = ColumnScan("g", pa.string())
+    scan.update(pa.chunked_array([cells[:100], cells[100:101], cells[101:]]))
+    assert scan.texts == {c.strip() for c in cells if c.strip()}

@@ -73,3 +73,18 @@ def test_seen_ids_widen_rows_past_four_billion():
     assert got.tolist() == [-1, 2, big]
     assert seen.first_rows(np.array([7], dtype=np.uint64), np.array([big + 5])).tolist() == [big]
     assert all(rows.dtype == np.int64 for _, rows in seen.runs)
+
+
+@pytest.mark.parametrize("ids", [["1", "20", "0"], ["007"], [" 7"], ["7 "], ["+7"], ["-7"], ["x"],
+                                 ["99999999999999999999"], []])
+def test_plain_integer_keys_are_the_keys_of_the_trimmed_ids(ids):
+    """Keys found for untrimmed ids equal :func:`id_keys` of the trimmed ids (so the validator
+    may skip the trim), and any id with something to trim is not plain."""
+    from custseg.io.ids import plain_integer_keys
+
+    keys = plain_integer_keys(pa.array(ids, pa.string()))
+    if keys is None:
+        assert any(i != i.strip() or not i.isdigit() or (len(i) > 1 and i[0] == "0")
+                   or len(i) > 18 for i in ids)
+    else:
+        assert keys.tolist() == id_keys(pa.array([i.strip() for i in ids], pa.string())).tolist()

@@ -351,3 +351,34 @@ def test_a_category_the_model_does_not_know_is_rejected_with_a_reason():
     assert rejects.to_pylist() == [{"row": 3, "customer_id": "1", "column": "g", "value": "Other",
                                     "reason": UNSEEN_LEVEL}]
     assert validator.level_texts[level_code("Other")] == "Other"
+
+
+@pytest.mark.parametrize("cells", [
+    ["1", "2.5", "-3", "1e29"],                     # every cell usable: the two-reduction path
+    ["120", "0", "7"],
+    ["1e31", "5"], ["inf", "5"], ["", "5"], ["x", "5"],
+])
+def test_usable_columns_parse_as_any_column_does(cells):
+    """The shortcut for columns of usable numbers gives what the cell-by-cell codes give: a
+    column's result is the same alone and followed by a cell that is not a number."""
+    values, codes = parse_numbers(pa.array(cells))
+    longer_values, longer_codes = parse_numbers(pa.array([*cells, "abc"]))
+    np.testing.assert_array_equal(values, longer_values[:-1])
+    np.testing.assert_array_equal(codes, longer_codes[:-1])
+    assert values.flags.writeable
+
+
+@pytest.mark.parametrize("ids", [["1", "2", "3", "4"], [" 1", "2", "2", "7"], ["1", "", "x", "1"]])
+@pytest.mark.parametrize("incomes", [["15", "16", "17", "18"], ["15", "-1", "17", "abc"]])
+def test_values_written_in_place_are_the_values_returned(ids, incomes):
+    """``check(chunk, out)`` (the in-memory engine's array) keeps what ``check(chunk)`` keeps."""
+    table = pa.table({"CustomerID": ids, FEATURES[0]: incomes, FEATURES[1]: ["5", "6", "7", "8"]})
+    chunk = Chunk(table, np.arange(2, 6), NO_REJECTS)
+    keep, values, rejects = RowValidator(FEATURES, FEATURES, "CustomerID").check(chunk)
+    out = np.full((6, 2), -9.0)
+    keep2, values2, rejects2 = RowValidator(FEATURES, FEATURES, "CustomerID").check(chunk, out)
+    np.testing.assert_array_equal(keep, keep2)
+    np.testing.assert_array_equal(values, values2)
+    np.testing.assert_array_equal(out[:len(values)], values)
+    assert np.shares_memory(values2, out)
+    assert rejects.equals(rejects2)

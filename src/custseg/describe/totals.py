@@ -109,25 +109,41 @@ class SegmentTotals:
     def observe(self, batch: AssignedBatch) -> None:
         """Count one batch of assigned rows."""
         labels = batch.labels
-        self.sizes += np.bincount(labels, minlength=self.k)
+        sizes = np.bincount(labels, minlength=self.k)
+        self.sizes += sizes
         numeric = []
         for name in self.numeric:
-            values = parse_numbers(batch.table.column(name))[0]
+            values = parse_numbers(batch.table.column(name), writeable=False)[0]
             numeric.append(values)
             finite = np.isfinite(values)
-            self.numeric_counts[name] += np.bincount(labels[finite], minlength=self.k)
+            self.numeric_counts[name] += (sizes if finite.all()
+                                          else np.bincount(labels[finite], minlength=self.k))
         for name, counts in self.category_counts.items():
-            text = self.plans[name].category_text(batch.table.column(name))
-            code = np.asarray(pc.fill_null(pc.index_in(text, value_set=self._categories[name]), -1)
-                              ).astype(np.int64)
+            code = self._category_codes(name, batch.table.column(name))
             m = counts.shape[1]
             present = code >= 0
-            counts += np.bincount(labels[present] * m + code[present], minlength=self.k * m
-                                  ).reshape(self.k, m)
+            pairs = labels * m + code if present.all() else labels[present] * m + code[present]
+            counts += np.bincount(pairs, minlength=self.k * m).reshape(self.k, m)
         extra = np.column_stack(numeric) if numeric else np.empty((len(labels), 0))
         # Categorical features' level codes (after the numeric features) are not summed: their
         # categories are counted as a profile column's.
         self._blocks.feed(labels, batch.values[:, :self.n_features], batch.squared, extra)
+
+    def _category_codes(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
+        """Each cell's position among the column's categories (-1: none of them)."""
+        plan, categories = self.plans[name], self._categories[name]
+        if plan.kind != "text" or not pa.types.is_string(column.type) or column.null_count:
+            text = plan.category_text(column)
+            return np.asarray(pc.fill_null(pc.index_in(text, value_set=categories), -1)
+                              ).astype(np.int64)
+        # The distinct cells looked up once (a few texts, not one per row), then spread.
+        parts = []
+        for chunk in column.chunks:
+            encoded = pc.dictionary_encode(chunk)
+            known = np.asarray(pc.fill_null(pc.index_in(plan.category_text(encoded.dictionary),
+                                                        value_set=categories), -1)).astype(np.int64)
+            parts.append(known[encoded.indices.to_numpy()])
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def _add_block(self, labels: np.ndarray, values: np.ndarray, squared: np.ndarray,
                    extra: np.ndarray) -> None:

@@ -115,18 +115,22 @@ class ColumnScan:
                 self._decide()
         if self.numeric_head is None or self.numeric_head:
             values, codes = parse_numbers(column)
-            self.ok += int((codes == 0).sum())
-            finite = values[np.isfinite(values)]
-            if self.n_first < SNIFF_ROWS:
-                take = finite[:SNIFF_ROWS - self.n_first]
-                self.first_finite.append(take)
-                self.n_first += len(take)
-            if not self.too_many_numbers:
-                self.numbers.update(pc.unique(pa.array(finite)).to_pylist())
-                if len(self.numbers) > MAX_CODES:
-                    self.too_many_numbers, self.numbers = True, set()
+            self.ok += int(np.count_nonzero(codes == 0))
+            if self.n_first < SNIFF_ROWS or not self.too_many_numbers:
+                finite = values[np.isfinite(values)]
+                if self.n_first < SNIFF_ROWS:
+                    take = finite[:SNIFF_ROWS - self.n_first]
+                    self.first_finite.append(take)
+                    self.n_first += len(take)
+                if not self.too_many_numbers:
+                    self.numbers.update(pc.unique(pa.array(finite)).to_pylist())
+                    if len(self.numbers) > MAX_CODES:
+                        self.too_many_numbers, self.numbers = True, set()
         if _is_texty(self.type) and not self.too_many_texts:
-            self.texts.update(v for v in pc.unique(trimmed_text(column)).to_pylist() if v is not None)
+            # The distinct cells first, then trimmed: the same set, trimming a few texts.
+            distinct = pc.unique(column)
+            self.texts.update(v for v in pc.unique(trimmed_text(distinct)).to_pylist()
+                              if v is not None)
             if (len(self.texts) > MAX_CATEGORIES
                     or any(len(v) > MAX_CATEGORY_CHARS for v in self.texts)):
                 self.too_many_texts, self.texts = True, set()

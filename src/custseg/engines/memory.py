@@ -68,20 +68,25 @@ class MemoryEngine(Engine):
         with progress.task(f"Reading {self.source.name}"):
             chunk = self.source.read_all()
         scanner = Scanner(spec, info, self._reject_store())
-        tables, rows, values = [], [], []
+        tables, rows = [], []
+        # The values are written in place, valid rows one after the other (no copy to join
+        # them; the pages of rows never written are never touched, so they cost nothing).
+        values = np.empty((chunk.table.num_rows, len(spec.feature_columns)))
+        done = 0
         with progress.task(f"Checking {chunk.n_records:,} rows", total=chunk.n_records,
                            unit="rows") as advance:
             for piece in _slices(chunk):
-                keep, piece_values, valid = scanner.feed(piece)
+                keep, piece_values, valid = scanner.feed(piece, values[done:])
                 tables.append(valid)
-                rows.append(piece.rows[keep])
-                values.append(piece_values)
+                rows.append(piece.rows if len(piece_values) == len(keep) else piece.rows[keep])
+                done += len(piece_values)
                 advance(piece.n_records)
         self.table = pa.concat_tables(tables) if tables else chunk.table
-        self.rows = np.concatenate(rows) if rows else np.empty(0, np.int64)
-        d = len(spec.feature_columns)
-        self.values = np.concatenate(values) if values else np.empty((0, d))
-        self.n_valid = len(self.values)
+        every = done == chunk.table.num_rows
+        self.rows = (chunk.rows if every else np.concatenate(rows) if rows
+                     else np.empty(0, np.int64))
+        self.values = values[:done]
+        self.n_valid = done
         self.passes = 1
         return scanner.finish(self.source.columns)
 

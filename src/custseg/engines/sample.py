@@ -15,11 +15,24 @@ import pyarrow as pa
 
 
 def mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a well-spread 64-bit hash of each value (uint64 wraps around)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64 finaliser: a well-spread 64-bit hash of each value (uint64 wraps around).
+
+    Examples
+    --------
+    >>> int(mix(np.array([0], dtype=np.uint64))[0])
+    16294208416658607535
+    """
+    # In place on one copy and one scratch array: the hash of ten million rows allocates two
+    # arrays, not ten.
+    x = np.add(x, np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+    scratch = np.empty_like(x)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(x, np.uint64(shift), out=scratch)
+        x ^= scratch
+        x *= np.uint64(factor)
+    np.right_shift(x, np.uint64(31), out=scratch)
+    x ^= scratch
+    return x
 
 
 @dataclass(frozen=True)

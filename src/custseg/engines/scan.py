@@ -6,7 +6,8 @@ table is a single batch), which
 - validates each row (:class:`custseg.io.validate.RowValidator`) and spills the rejects with
   their reasons (:class:`custseg.io.rejects.RejectStore`), counting input = valid + rejected;
 - fits the scaler's mean and variance exactly, over fixed blocks of valid rows
-  (:class:`custseg.engines.kernels.Blocks`, so every engine gets the same bits);
+  (:class:`custseg.engines.kernels.Blocks`, so every engine gets the same bits; many blocks per
+  call, :class:`custseg.engines.moments.BlockMoments`);
 - keeps the features' ranges, the seeded uniform sample (:mod:`custseg.engines.sample`) and what
   the profile needs to know about every other column (:mod:`custseg.engines.columns`);
 - notes whether some valid text cell needs quotes in a CSV, so the clustered file is written
@@ -27,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from custseg.engines.categories import LevelCounts, check_levels
 from custseg.engines.columns import ColumnPlan, ColumnScan
 from custseg.engines.kernels import Blocks
+from custseg.engines.moments import BlockMoments
 from custseg.engines.sample import Reservoir, Sample
 from custseg.exceptions import DataValidationError
 from custseg.io.chunks import Chunk
@@ -119,9 +121,9 @@ class Scanner:
         self.levels = LevelCounts(spec.categorical)
         self.reservoir = Reservoir(spec.sample_rows, spec.seed)
         self.scaler = StandardScaler()
-        self._moments = Blocks(self.scaler.partial_fit)
+        self._moments = BlockMoments(self.scaler)
         self.log_scaler = StandardScaler() if spec.log_moments else None
-        self._log_moments = (Blocks(lambda X: self.log_scaler.partial_fit(np.log1p(np.maximum(X, 0.0))))
+        self._log_moments = (BlockMoments(self.log_scaler, _log1p_positive)
                              if spec.log_moments else None)
         self.missing = np.zeros(len(spec.feature_columns), dtype=np.int64)
         self.columns: dict[str, ColumnScan] | None = None
@@ -130,11 +132,17 @@ class Scanner:
         self.high: np.ndarray | None = None
         self.text_needs_quotes = False
         self.text_formulas = False
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
-        self._learning: Future | None = None
+        # Two helpers, each taking the batches in order: one the numbers (moments, ranges,
+        # levels), one the rows (sample, other columns, text); with the validating thread,
+        # three similar loads that two cores share.
+        self._helpers = [ThreadPoolExecutor(1, thread_name_prefix="custseg-scan")
+                         for _ in range(2)]
+        self._learning: list[Future] = []
 
-    def feed(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
-        """Fold in the next batch.
+    def feed(self, chunk: Chunk, out: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """Fold in the next batch (``out``: where the values go, see
+        :meth:`custseg.io.validate.RowValidator.check`).
 
         Returns
         -------
@@ -151,18 +159,21 @@ class Scanner:
             self.columns = {f.name: ColumnScan(f.name, f.type) for f in chunk.table.schema
                             if f.name not in skip}
         self.n_input += chunk.n_records
-        keep, values, rejects = self.validator.check(chunk)
+        keep, values, rejects = self.validator.check(chunk, out)
         self.rejects.add(rejects)
-        valid = chunk.table if keep.all() else chunk.table.filter(pa.array(keep))
+        every = len(values) == chunk.table.num_rows
+        valid = chunk.table if every else chunk.table.filter(pa.array(keep))
         if len(values):
             self.n_valid += len(values)
             # What the rest of the run needs to know about the valid rows is learned by a helper
             # thread, batch by batch in order, while this one validates the next batch.
             self._wait()
-            self._learning = self._helper.submit(self._learn, chunk.rows[keep], values, valid)
+            rows = chunk.rows if every else chunk.rows[keep]
+            self._learning = [self._helpers[0].submit(self._learn_numbers, values),
+                              self._helpers[1].submit(self._learn_rows, rows, values, valid)]
         return keep, values, valid
 
-    def _learn(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+    def _learn_numbers(self, values: np.ndarray) -> None:
         self._moments.feed(values)
         if self._log_moments is not None:
             self._log_moments.feed(values)
@@ -176,12 +187,14 @@ class Scanner:
         high = np.array([largest.reduce(values[:, j]) for j in range(values.shape[1])])
         self.low = low if self.low is None else np.minimum(self.low, low)
         self.high = high if self.high is None else np.maximum(self.high, high)
-        self.reservoir.offer(rows, values, valid)
         if self.spec.categorical:
             self.levels.add(values[:, self.spec.n_numeric:])
             if None in self.levels.counts:  # far too many levels: stop now, not after the pass
                 check_levels(self.spec.features[self.spec.n_numeric:], self.levels.counts,
                              self.source.name)
+
+    def _learn_rows(self, rows: np.ndarray, values: np.ndarray, valid: pa.Table) -> None:
+        self.reservoir.offer(rows, values, valid)
         for name, column in self.columns.items():
             column.update(valid.column(name))
         if not (self.text_needs_quotes and self.text_formulas):
@@ -191,8 +204,8 @@ class Scanner:
                 self.text_needs_quotes = any_structural(valid)
 
     def _wait(self) -> None:
-        if self._learning is not None:
-            done, self._learning = self._learning, None
+        running, self._learning = self._learning, []
+        for done in running:
             done.result()
 
     def finish(self, columns: list[str]) -> Scan:
@@ -200,7 +213,8 @@ class Scanner:
         try:
             self._wait()
         finally:
-            self._helper.shutdown()
+            for helper in self._helpers:
+                helper.shutdown()
         self._moments.flush()
         if self._log_moments is not None:
             self._log_moments.flush()
@@ -333,6 +347,10 @@ class Scan:
             raise DataValidationError(
                 f"Only {self.n_valid} valid row(s) in {self.source.name}{rejected}, fewer than "
                 f"K={k} segments. Use a smaller --k, or fix the rejected rows.")
+
+
+def _log1p_positive(X: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(X, 0.0))
 
 
 def scaler_from_moments(n: int, mean: np.ndarray, var: np.ndarray) -> StandardScaler:

@@ -96,6 +96,8 @@ def any_structural(table: pa.Table) -> bool:
 
 #: Rows per Parquet row group.
 PARQUET_ROW_GROUP = 1 << 17
+#: Bytes per write of lines formatted ahead (:meth:`TableWriter.write_body`).
+WRITE_BYTES = 1 << 20
 
 _STRUCTURAL_CHARS = (b'"', b",", b"\r", b"\n")
 _FORMULA_CHARS_BYTES = tuple(c.encode() for c in "=+-@\t\r")
@@ -214,6 +216,24 @@ class TableWriter:
             raise OutputError(f"Cannot write {self.path}: {exc.strerror or exc}. Choose another "
                               "place for the outputs.") from exc
         self.rows += table.num_rows
+
+    def write_body(self, body: pa.Buffer, rows: int, schema: pa.Schema) -> None:
+        """Append CSV lines already formatted (:func:`custseg.io.csvlines.plain_lines`) for
+        ``rows`` rows with the columns of ``schema``; the header first, as :meth:`write`
+        writes it, if no call wrote it yet."""
+        if self.parquet:
+            raise ValueError("write_body writes CSV lines; a Parquet file takes tables")
+        if not self._header_done:
+            self.write_header(schema)
+        try:
+            # In pieces: one write of tens of MB costs the kernel several times more than the
+            # same bytes written a MB at a time (measured on ext4).
+            for start in range(0, body.size, WRITE_BYTES):
+                self._sink.write(body.slice(start, min(WRITE_BYTES, body.size - start)))
+        except OSError as exc:
+            raise OutputError(f"Cannot write {self.path}: {exc.strerror or exc}. Choose another "
+                              "place for the outputs.") from exc
+        self.rows += rows
 
     def write_header(self, schema: pa.Schema) -> None:
         """Write a file with no rows (the header of a CSV, the schema of a Parquet file)."""

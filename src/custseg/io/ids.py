@@ -220,7 +220,7 @@ def id_keys(ids: pa.Array) -> np.ndarray:
         keys[~plain] = pd.util.hash_array(text.to_numpy(zero_copy_only=False).astype(object),
                                           categorize=False) | _HASHED
         return keys
-    numbers = _plain_integers(ids)
+    numbers = plain_integer_keys(ids)
     if numbers is not None:
         return numbers
     plain = pc.fill_null(pc.match_substring_regex(ids, _PLAIN_INTEGER), False)
@@ -234,12 +234,23 @@ def id_keys(ids: pa.Array) -> np.ndarray:
     return keys
 
 
-def _plain_integers(ids: pa.Array) -> np.ndarray | None:
+def plain_integer_keys(ids: pa.Array) -> np.ndarray | None:
     """The keys of text ids when every one is a plain integer (``0``, ``17``; not ``007``,
-    ``+7``, ``-7``), found without a regular expression: cast, then compare each text's length
-    with its number's digit count. None when any id is not plain."""
+    ``+7``, ``-7``, `` 7``), found without a regular expression: cast, then compare each text's
+    length with its number's digit count. None when any id is not plain.
+
+    Text holding only a plain integer has nothing to trim, so keys found here for untrimmed ids
+    are :func:`id_keys` of the trimmed ids.
+
+    Examples
+    --------
+    >>> plain_integer_keys(pa.array(["17", "0"])).tolist(), plain_integer_keys(pa.array([" 17"]))
+    ([17, 0], None)
+    """
     if ids.null_count:
         return None
+    if len(ids) == 0:
+        return np.empty(0, dtype=np.uint64)
     try:
         numbers = pc.cast(ids, pa.int64()).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

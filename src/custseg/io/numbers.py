@@ -42,7 +42,8 @@ TOO_LARGE = 5
 
 
 def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = False,
-                  thousands: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  thousands: str | None = None, writeable: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Parse a column to float64 and say, per cell, why it is not a usable number.
 
     Parameters
@@ -54,6 +55,9 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     thousands : {".", ","} or None, default None
         The mark that groups thousands (``--decimal`` chose the other): ``1.234.567,5`` is
         1234567.5 with ``"."``; any other cell holding that mark is not a number.
+    writeable : bool, default True
+        False: ``values`` may be a read-only view of Arrow's memory (no copy, for a caller
+        that only reads them).
 
     Returns
     -------
@@ -76,6 +80,7 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     codes = np.zeros(len(column), dtype=np.uint8)
+    messy = False
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         text = column if thousands is None else _ungrouped(column, thousands)
         try:
@@ -85,7 +90,7 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
             try:
                 numbers = pc.cast(text, pa.float64())
             except pa.ArrowInvalid:
-                numbers = _parse_messy_text(text, codes, decimal_comma)
+                numbers, messy = _parse_messy_text(text, codes, decimal_comma), True
     elif (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
           or pa.types.is_decimal(column.type) or pa.types.is_boolean(column.type)):
         numbers = pc.cast(column, pa.float64())
@@ -93,7 +98,11 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         # Dates, lists... are not numbers; treat every non-null cell as non-numeric.
         numbers = pa.nulls(len(column), pa.float64())
         codes[:] = NON_NUMERIC
+        messy = True
     values = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if not (messy or column.null_count or values.dtype != np.float64) and _all_usable(values):
+        # The usual column: every cell a finite number within range; two reductions decide it.
+        return (values if values.flags.writeable or not writeable else values.copy()), codes
     free = codes == OK
     codes[free & np.isnan(values)] = MISSING
     codes[free & np.isinf(values)] = INFINITE
@@ -104,6 +113,14 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         values = values.copy()
     values[codes != OK] = np.nan
     return values, codes
+
+
+def _all_usable(values: np.ndarray) -> bool:
+    """Whether every value is finite and within ±:data:`MAX_MAGNITUDE` (a NaN fails both
+    comparisons)."""
+    if len(values) == 0:
+        return True
+    return bool(values.min() >= -MAX_MAGNITUDE) and bool(values.max() <= MAX_MAGNITUDE)
 
 
 def _ungrouped(column: pa.Array, thousands: str) -> pa.Array:
@@ -158,6 +175,9 @@ def range_codes(values: np.ndarray, codes: np.ndarray, canonical: str) -> str | 
     if rule is None:
         return None
     low, high = rule
+    if len(values) and ((low is None or values.min() >= low)
+                        and (high is None or values.max() <= high)):
+        return _range_reason(low, high)  # all within range (a NaN would fail the comparisons)
     bad = np.zeros(len(values), dtype=bool)
     with np.errstate(invalid="ignore"):
         if low is not None:
@@ -165,6 +185,10 @@ def range_codes(values: np.ndarray, codes: np.ndarray, canonical: str) -> str | 
         if high is not None:
             bad |= values > high
     codes[(codes == OK) & bad] = OUT_OF_RANGE
+    return _range_reason(low, high)
+
+
+def _range_reason(low: float | None, high: float | None) -> str:
     if high is None:
         return Reason.NEGATIVE if low == 0 else Reason.BELOW_MIN.format(low=low)
     return Reason.OUT_OF_RANGE.format(low=low, high=high)

@@ -22,7 +22,7 @@ from custseg.io import numbers
 from custseg.io.chunks import Chunk
 from custseg.io.columns import canonical_name
 from custseg.io.formats import SourceInfo
-from custseg.io.ids import SeenIds, id_keys
+from custseg.io.ids import SeenIds, id_keys, plain_integer_keys
 from custseg.io.levels import level_codes
 from custseg.io.numbers import maybe_grouped, parse_numbers, range_codes
 from custseg.io.rejects import REJECT_SCHEMA, Reason
@@ -119,8 +119,18 @@ class RowValidator:
         self.seen = SeenIds()
         self.problems: Counter = Counter()
 
-    def check(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    def check(self, chunk: Chunk, out: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         """Validate the next batch (batches must come in file order).
+
+        Parameters
+        ----------
+        chunk : Chunk
+            The batch.
+        out : numpy.ndarray, optional
+            float64, C-contiguous, at least as many rows as the batch and one column per
+            feature: the values are written there (the kept rows first) and ``values`` is a
+            view of it, so an engine holding every row fills its array in place.
 
         Returns
         -------
@@ -133,21 +143,25 @@ class RowValidator:
         """
         table, rows = chunk.table, chunk.rows
         n = table.num_rows
-        reason_col = np.full(n, -1, dtype=np.int64)
+        reason_col = np.full(n, -1, dtype=np.int32)
         reason_code = np.zeros(n, dtype=np.uint8)
         range_reasons: list[str | None] = []
-        values = np.empty((n, len(self.feature_columns)), dtype=np.float64)
-        key = None
+        values = np.empty((n, len(self.feature_columns)), dtype=np.float64) if out is None else out[:n]
+        key = keys = None
         if self.id_column is not None:
             ids = table.column(self.id_column)
             ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
             if pa.types.is_integer(ids.type):
                 key = ids  # typed ids (Parquet): no text round trip
                 missing = np.asarray(ids.is_null())
+            elif pa.types.is_string(ids.type) and (keys := plain_integer_keys(ids)) is not None:
+                # The usual export (1, 2, 3...): nothing to trim, none missing, keys found once.
+                key, missing = ids, None
             else:
                 key = pc.utf8_trim_whitespace(pc.cast(ids, pa.string()))
                 missing = np.asarray(pc.fill_null(pc.equal(key, ""), True))
-            _record(reason_col, reason_code, missing, 0, numbers.MISSING)
+            if missing is not None:
+                _record(reason_col, reason_code, missing, 0, numbers.MISSING)
             range_reasons.append(None)
         if self.unsettled_in is not None:
             self._check_grouping(table, rows)
@@ -163,22 +177,27 @@ class RowValidator:
                 continue
             check_feature_type(column, table.schema.field(column).type)
             col_values, codes = parse_numbers(table.column(column), self.decimal_comma,
-                                              self.thousands)
+                                              self.thousands, writeable=False)
             range_reasons.append(range_codes(col_values, codes, canonical_name(wanted)))
             values[:, j] = col_values
             failed = codes != numbers.OK
             if self.allow_missing[j]:
                 failed &= codes != numbers.MISSING
             _record(reason_col, reason_code, failed, len(range_reasons) - 1, codes)
-        first_row = np.full(n, -1, dtype=np.int64)
+        first_row = None
         if key is not None:
-            valid = np.flatnonzero(reason_col < 0)
-            if len(valid) == n:  # the usual batch: no take, no scatter
-                first_row = self.seen.first_rows(id_keys(key), rows)
+            passed = reason_col < 0
+            if passed.all():  # the usual batch: no take, no scatter
+                first_row = self.seen.first_rows(id_keys(key) if keys is None else keys, rows)
             else:
-                first_row[valid] = self.seen.first_rows(id_keys(key.take(pa.array(valid))),
-                                                        rows[valid])
-        rejected = (reason_col >= 0) | (first_row >= 0)
+                valid = np.flatnonzero(passed)
+                first_row = np.full(n, -1, dtype=np.int64)
+                valid_keys = (id_keys(key.take(pa.array(valid))) if keys is None
+                              else keys[valid])  # keys are per id: a subset's are a subset
+                first_row[valid] = self.seen.first_rows(valid_keys, rows[valid])
+        rejected = reason_col >= 0
+        if first_row is not None:
+            rejected |= first_row >= 0
         rejects = self._rejects(table, rows, rejected, reason_col, reason_code, first_row,
                                 range_reasons)
         if chunk.parse_rejects.num_rows:
@@ -186,7 +205,14 @@ class RowValidator:
             both = pa.concat_tables([chunk.parse_rejects, rejects])
             rejects = both.take(pc.sort_indices(both, [("row", "ascending")]))
         keep = ~rejected
-        return keep, values[keep], rejects
+        if keep.all():
+            return keep, values, rejects
+        kept = values[keep]
+        if out is not None:
+            values = out[:len(kept)]
+            values[:] = kept
+            kept = values
+        return keep, kept, rejects
 
     def _levels(self, column: pa.ChunkedArray, j: int) -> np.ndarray:
         """Check codes of a category column's cells (:data:`numbers.OK`, ``MISSING``, or
@@ -212,7 +238,7 @@ class RowValidator:
             raise grouping_error(self.unsettled_in, self.feature_columns[j], int(rows[i]), cell)
 
     def _rejects(self, table: pa.Table, rows: np.ndarray, rejected: np.ndarray,
-                 reason_col: np.ndarray, reason_code: np.ndarray, first_row: np.ndarray,
+                 reason_col: np.ndarray, reason_code: np.ndarray, first_row: np.ndarray | None,
                  range_reasons: list[str | None]) -> pa.Table:
         idx = np.flatnonzero(rejected)
         if len(idx) == 0:
@@ -229,7 +255,9 @@ class RowValidator:
         reason = np.empty(len(idx), dtype=object)
         reason[~is_dup] = texts[col[~is_dup], code[~is_dup]]
         before, _, after = Reason.DUPLICATE_ID.partition("{first}")
-        reason[is_dup] = [f"{before}{first}{after}" for first in first_row[idx[is_dup]].tolist()]
+        if is_dup.any():  # duplicates only where ids were compared (first_row given)
+            reason[is_dup] = [f"{before}{first}{after}"
+                              for first in first_row[idx[is_dup]].tolist()]
         owner = np.where(is_dup, 0, col)
         column = np.array(self.checked, dtype=object)[owner]
         value = np.full(len(idx), None, dtype=object)
@@ -276,6 +304,8 @@ def grouping_error(source: SourceInfo, column: str, row: int, cell: str) -> Data
 def _record(reason_col: np.ndarray, reason_code: np.ndarray, failed: np.ndarray, column: int,
             codes: np.ndarray | int) -> None:
     """Give rows that failed this check, and no earlier one, this column's reason."""
+    if not failed.any():
+        return
     new = failed & (reason_col < 0)
     reason_col[new] = column
     reason_code[new] = codes[new] if isinstance(codes, np.ndarray) else codes
