@@ -83,10 +83,13 @@ def _data(d: int, k: int, n: int, seed: int) -> tuple[np.ndarray, ...]:
     mean, scale = X.mean(axis=0), X.std(axis=0) + 0.5
     centers = np.round(rng.normal(size=(k, d)), 1)
     centers[-1] = centers[0]  # two equal centroids: the first must win
+    if k >= 3:
+        centers[1] = 1e3  # far from every row: an empty cluster
     return X, centers, mean, scale
 
 
-@pytest.mark.parametrize(("d", "k"), [(1, 1), (2, 5), (3, 8), (6, 3)])
+# The compiled kernels are specialised on the number of features (d): each d is its own code.
+@pytest.mark.parametrize(("d", "k"), [(1, 1), (1, 12), (2, 5), (3, 8), (4, 2), (5, 12), (6, 3)])
 def test_compiled_pass_is_the_same_bits_as_the_numpy_pass(monkeypatch, d, k):
     pytest.importorskip("numba")
     from custseg.engines import kernels
@@ -110,5 +113,6 @@ def test_compiled_pass_is_the_same_bits_as_the_numpy_pass(monkeypatch, d, k):
         assert np.array_equal(other_labels, labels)
         assert np.array_equal(other_squared, squared)
     assert not (labels == k - 1).any() or k == 1  # the duplicate of centroid 0 never wins
+    assert k < 3 or reference.counts[1] == 0
     Z = scaled(X, mean, scale)
     np.testing.assert_allclose(squared, ((Z - centers[labels]) ** 2).sum(axis=1), atol=1e-9)

@@ -10,8 +10,11 @@ not contract ``a * b + c`` into a fused multiply-add unless asked (``fastmath``)
 rounds differently.
 
 Rows are handled :data:`SUB_ROWS` at a time: their scaled features are laid out feature by
-feature, so the distance loops over those rows run in SIMD lanes; the sums then follow row
-order. Blocks (:data:`custseg.engines.kernels.BLOCK_ROWS` rows) are independent, so
+feature, so the scaling and distance loops over those rows run in SIMD lanes; the sums then
+follow row order. The scaler comes as tuples (:func:`custseg.engines.kernels.assign_rows`,
+:meth:`custseg.engines.kernels.PassAccumulator.add_blocks`), so the number of features is a
+constant of the compiled code: one compilation per number of features, each cached on disk.
+Blocks (:data:`custseg.engines.kernels.BLOCK_ROWS` rows) are independent, so
 :func:`pass_blocks` can run ranges of blocks in threads (the kernels release the GIL) and the
 caller adds the block totals in block order: the same bits with any number of threads.
 
@@ -27,15 +30,18 @@ from numba import njit
 
 #: Rows scaled and compared at a time (their scaled features stay in the L1 cache).
 SUB_ROWS = 256
+#: Compiled once per number of features (``mean`` and ``scale`` come as tuples) and cached on
+#: disk. ``error_model="numpy"``: no check for a zero divisor (a scale is never 0), which would
+#: keep the division loop from running in SIMD lanes; the quotients are the same IEEE ones.
+_OPTIONS = {"nogil": True, "cache": True, "boundscheck": False, "error_model": "numpy"}
 
 
-@njit(nogil=True, cache=True, boundscheck=False)
+@njit(**_OPTIONS)
 def _nearest_rows(X, i0, m, mean, scale, centers, norms, Z, best, bestd):
     """Scale rows ``i0 .. i0 + m`` of ``X`` into ``Z`` (feature by feature) and find each row's
     nearest centroid (``best``) and ``norms[c] - 2 z·c`` to it (``bestd``)."""
-    d = X.shape[1]
+    d = len(mean)  # a tuple's length: a constant of the compiled code, so the loops over j unroll
     k = centers.shape[0]
-    dot = np.empty(m)
     for j in range(d):
         mj = mean[j]
         sj = scale[j]
@@ -45,22 +51,18 @@ def _nearest_rows(X, i0, m, mean, scale, centers, norms, Z, best, bestd):
         bestd[r] = np.inf
         best[r] = 0
     for c in range(k):
-        c0 = centers[c, 0]
-        for r in range(m):
-            dot[r] = Z[0, r] * c0
-        for j in range(1, d):
-            cj = centers[c, j]
-            for r in range(m):
-                dot[r] = dot[r] + Z[j, r] * cj
         nc = norms[c]
-        for r in range(m):
-            dist = nc - 2.0 * dot[r]
-            if dist < bestd[r]:
-                bestd[r] = dist
-                best[r] = c
+        for r in range(m):  # the dot product stays in a register; the rows run in SIMD lanes
+            dot = Z[0, r] * centers[c, 0]
+            for j in range(1, d):
+                dot = dot + Z[j, r] * centers[c, j]
+            dist = nc - 2.0 * dot
+            nearer = dist < bestd[r]
+            bestd[r] = dist if nearer else bestd[r]
+            best[r] = c if nearer else best[r]
 
 
-@njit(nogil=True, cache=True, boundscheck=False)
+@njit(**_OPTIONS)
 def _squared(Z, r, d, bestd_r):
     zz = Z[0, r] * Z[0, r]
     for j in range(1, d):
@@ -69,13 +71,15 @@ def _squared(Z, r, d, bestd_r):
     return sq if sq > 0.0 else 0.0
 
 
-@njit(nogil=True, cache=True, boundscheck=False)
+@njit(**_OPTIONS)
 def pass_blocks(X, first, last, block, mean, scale, centers, norms, with_inertia,
                 sums, counts, inertia):
     """One Lloyd pass over blocks ``first .. last - 1`` of ``X`` (``block`` rows each): for block
     ``b``, the per-centroid sums ``sums[b]`` (k, d), counts ``counts[b]`` and, with
-    ``with_inertia``, ``inertia[b]`` (arrays zeroed by the caller)."""
-    n, d = X.shape
+    ``with_inertia``, ``inertia[b]`` (arrays zeroed by the caller); ``mean`` and ``scale`` are
+    tuples of ``d`` floats."""
+    n = X.shape[0]
+    d = len(mean)
     Z = np.empty((d, SUB_ROWS))
     best = np.empty(SUB_ROWS, np.int64)
     bestd = np.empty(SUB_ROWS)
@@ -95,11 +99,11 @@ def pass_blocks(X, first, last, block, mean, scale, centers, norms, with_inertia
         inertia[b] = total
 
 
-@njit(nogil=True, cache=True, boundscheck=False)
+@njit(**_OPTIONS)
 def assign_rows(X, start, stop, mean, scale, centers, norms, labels, squared):
     """Nearest centroid (``labels``) and squared scaled distance (``squared``) of rows
-    ``start .. stop - 1`` of ``X``."""
-    d = X.shape[1]
+    ``start .. stop - 1`` of ``X`` (``mean`` and ``scale``: tuples of ``d`` floats)."""
+    d = len(mean)
     Z = np.empty((d, SUB_ROWS))
     best = np.empty(SUB_ROWS, np.int64)
     bestd = np.empty(SUB_ROWS)

@@ -63,6 +63,13 @@ def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
+def _features(mean: np.ndarray, scale: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The scaler as the compiled kernels take it: tuples, whose length (the number of features)
+    Numba compiles in, so the loops over features unroll and the rows run in SIMD lanes."""
+    return (tuple(float(v) for v in np.asarray(mean, np.float64).ravel()),
+            tuple(float(v) for v in np.asarray(scale, np.float64).ravel()))
+
+
 def single_blas() -> threadpool_limits:
     """Context: one BLAS thread, as scikit-learn's ``predict`` uses (same summation order, and
     faster for these thin products). Entered once around a pass, not per block."""
@@ -129,8 +136,7 @@ def assign_rows(X: np.ndarray, centers: np.ndarray, mean: np.ndarray, scale: np.
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.empty(len(X), dtype=np.int64)
     squared = np.empty(len(X))
-    args = (np.asarray(mean, np.float64), np.asarray(scale, np.float64), centers,
-            center_norms(centers), labels, squared)
+    args = (*_features(mean, scale), centers, center_norms(centers), labels, squared)
     ranges = _ranges(len(X), _threads(len(X) // BLOCK_ROWS))
     with ThreadPoolExecutor(len(ranges)) as pool:
         for done in [pool.submit(fused.assign_rows, X, a, b, *args) for a, b in ranges]:
@@ -295,8 +301,8 @@ class PassAccumulator:
         sums = np.zeros((n_blocks, k, d))
         counts = np.zeros((n_blocks, k), dtype=np.int64)
         inertia = np.zeros(n_blocks)
-        args = (BLOCK_ROWS, self.mean, self.scale, self.centers, self.norms, self.with_inertia,
-                sums, counts, inertia)
+        args = (BLOCK_ROWS, *_features(self.mean, self.scale), self.centers, self.norms,
+                self.with_inertia, sums, counts, inertia)
         ranges = _ranges(n_blocks, _threads(n_blocks))
         if len(ranges) == 1:
             self.fused.pass_blocks(X, 0, n_blocks, *args)
