@@ -11,9 +11,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from custseg.config import RunConfig
-from custseg.pipeline import run
-from custseg.progress import NullProgress
+from custseg.report.rendering import prestart
+
+prestart()  # as `custseg run` does, before the pipeline's imports
+from custseg.config import RunConfig  # noqa: E402
+from custseg.pipeline import run  # noqa: E402
+from custseg.progress import NullProgress  # noqa: E402
 
 
 class StageTimer(NullProgress):
