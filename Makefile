@@ -21,7 +21,9 @@ $(VENV)/.installed-$(TEST_EXTRAS): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS)]'
 	touch $@ $(VENV)/.installed
 
+# Byte-compiled as a regular (non-editable) install is, even where PYTHONDONTWRITEBYTECODE is set.
 run: $(VENV)/.installed
+	$(BIN)/python -m compileall -q src/custseg
 	$(BIN)/custseg run $(ARGS)
 
 test: $(VENV)/.installed-$(TEST_EXTRAS)

@@ -19,6 +19,17 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 
+def compile_package() -> None:
+    """Byte-compile custseg's modules, as a regular ``pip install`` does (the editable install
+    of ``make`` leaves it to the first import, which PYTHONDONTWRITEBYTECODE forbids): every
+    timed run then starts as an installed tool does, not by compiling its source."""
+    import compileall
+
+    import custseg
+
+    compileall.compile_dir(Path(custseg.__file__).parent, quiet=1)
+
+
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run ``cmd``; return (wall seconds, peak RSS in MiB). Raises if it fails."""
     start = time.perf_counter()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import RESULTS, ensure_data, machine, measure  # noqa: E402
+from harness import RESULTS, compile_package, ensure_data, machine, measure  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a one-minute regression check of the speed ratios (200 and "
                              "100,000 rows) against the recorded ones; writes nothing")
     args = parser.parse_args(argv)
+    compile_package()
     if args.quick:
         import scale
 

@@ -49,6 +49,8 @@ WORKER_ENV = "CUSTSEG_FIGURE_WORKER"
 #: Processes drawing figures: the worker and one it forks (two cores: the run's last figures are
 #: drawn while this process waits for them).
 DRAWING_PROCESSES = 2
+#: Niceness of the drawing processes: the figures wait while the run itself needs the cores.
+WORKER_NICENESS = 10
 #: Seconds to wait for the worker's figures once every job is sent; then they are drawn here.
 WORKER_TIMEOUT = 60
 
@@ -325,6 +327,8 @@ class _Worker:
 
 def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked worker
     die_with_parent(parent)  # and Ctrl-C is the parent's: this worker goes with its pipe
+    with contextlib.suppress(OSError):  # the run's own work first when both want a core
+        os.nice(WORKER_NICENESS)
     # Loaded and warmed up now, while the parent is busy elsewhere: a first figure costs twice
     # the next (fonts, glyph caches), and the processes forked below inherit all of it.
     with contextlib.suppress(Exception):
