@@ -88,7 +88,11 @@ def scan(engine: Engine, config: RunConfig, progress: Progress | None = None, k:
     return result
 
 
-def regular_sample(scanned: Scan) -> tuple[np.ndarray, np.ndarray, OutlierRule]:
+#: The scaled sample, its outliers and the rule (:func:`regular_sample`).
+Regular = tuple[np.ndarray, np.ndarray, OutlierRule]
+
+
+def regular_sample(scanned: Scan) -> Regular:
     """The scaled sample, which of its customers are outliers, and the rule
     (:mod:`custseg.segmentation.outliers`); K is chosen and k-means++ starts without them."""
     Z = scanned.scaler.transform(scanned.sample.values)
@@ -96,10 +100,12 @@ def regular_sample(scanned: Scan) -> tuple[np.ndarray, np.ndarray, OutlierRule]:
     return Z, rule.flag(Z), rule
 
 
-def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None) -> KSelection:
-    """Stage 2: score every K in the range on the scaled sample (outliers aside) and choose one."""
+def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None,
+             regular: Regular | None = None) -> KSelection:
+    """Stage 2: score every K in the range on the scaled sample (outliers aside) and choose one
+    (``regular``: :func:`regular_sample`'s result, when already computed)."""
     progress = progress or NullProgress()
-    Z, outlier, _ = regular_sample(scanned)
+    Z, outlier, _ = regular or regular_sample(scanned)
     n_rows = scanned.n_valid - round(scanned.n_valid * float(outlier.mean()))
     with progress.task(f"Choosing K: scoring K = 1..{config.k_max}", total=config.k_max) as advance:
         return choose_k(Z[~outlier], n_rows=n_rows, k_min=config.k_min, k_max=config.k_max,
@@ -110,13 +116,14 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None)
 
 
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,
-        progress: Progress | None = None) -> tuple[Segmenter, dict]:
+        progress: Progress | None = None, regular: Regular | None = None
+        ) -> tuple[Segmenter, dict]:
     """Stage 3: the segments of every valid row, as a fitted :class:`Segmenter`, and how the
     Lloyd passes went (started on the sample without its outliers, passes over every row)."""
     k = selection.chosen_k
     scanned.check_k(k)
     scaler = scanned.scaler
-    Z, outlier, _ = regular_sample(scanned)
+    Z, outlier, _ = regular or regular_sample(scanned)
     centroids = fit_centroids(engine, scaler, Z[~outlier], k,
                               selection=selection, n_init=config.n_init, seed=config.seed,
                               progress=progress)
@@ -192,13 +199,14 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     if early:
         start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
                              config.seed)
-    selection = select_k(scanned, config, progress)
+    regular = regular_sample(scanned)  # once for the K choice, the fit and the outliers
+    selection = select_k(scanned, config, progress, regular)
     if figures is not None:
         if not early:
             start_sample_figures(figures, scanned.sample, scanned.n_valid,
                                  tuple(config.features), config.seed, spread=True)
         start_k_figures(figures, selection)
-    segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress)
+    segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress, regular)
     k = segmenter.cluster_centers_.shape[0]
     features, sample = tuple(config.features), scanned.sample
     numeric = sample.values[:, :len(features)]  # without the categories' level codes
@@ -219,7 +227,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
             selection, silhouette, config.seed))
     totals = SegmentTotals(k, len(features), scanned.plans)
     agreement = RuleAgreement(rules)
-    _, sample_outliers, rule = regular_sample(scanned)
+    _, sample_outliers, rule = regular
     # Counted over every customer where rows pass through Python; on Spark (which would have to
     # send every row to the driver for it), on the sample.
     outliers = OutlierCounter(rule, segmenter.scaler_.transform, k)
