@@ -74,3 +74,16 @@ def test_mall_has_no_outlier_column(tmp_path):
     assert result.outliers["customers"] == 0
     header = (tmp_path / "mall" / "mall_customers_clustered.csv").read_text().splitlines()[0]
     assert header.endswith("Cluster,Segment")
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_flag_is_any_feature_beyond_its_fences(d):
+    """The column-by-column flags are the plain formula's, NaN and infinities included."""
+    rng = np.random.default_rng(d)
+    rule = OutlierRule(-rng.uniform(0.5, 2, d), rng.uniform(0.5, 2, d))
+    Z = rng.normal(0, 1.5, (5000, d))
+    Z[3, 0], Z[4, -1], Z[5, 0] = np.nan, np.inf, -np.inf
+    expected = np.any((rule.low > Z) | (rule.high < Z), axis=1)
+    assert np.array_equal(rule.flag(Z), expected)
+    assert expected.any()
+    assert not expected.all()
