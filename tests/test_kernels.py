@@ -135,3 +135,65 @@ def test_warm_up_loads_the_compiled_kernels_only_for_large_passes(monkeypatch):
 
     warm_up(kernels.FUSED_MIN_ROWS, 3)  # one row through both compiled kernels
     assert loaded[1:] == [kernels.FUSED_MIN_ROWS] * 3
+
+
+def _numpy_block_totals(X, centers, mean, scale, block):
+    """Per-block sums, counts and inertia by the NumPy reference (:meth:`PassAccumulator.add`)."""
+    totals = []
+    for start in range(0, len(X), block):
+        accumulator = PassAccumulator(centers, mean, scale)  # n_rows=0: never compiled
+        assert accumulator.fused is None
+        accumulator.add(X[start:start + block])
+        totals.append(accumulator.totals())
+    return totals
+
+
+# Tiles of fused.SUB_ROWS rows: blocks shorter, longer and not a multiple of a tile; centroids
+# four at a time: K below 4, 4, 4 + 1, 4 + 3, 4 + 4, 4 + 4 + 1.
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 7, 8, 9])
+def test_compiled_blocks_are_the_numpy_bits_whatever_the_block_and_range(d, k):
+    pytest.importorskip("numba")
+    from custseg.engines import fused
+    from custseg.engines.kernels import _features, center_norms
+
+    X, centers, mean, scale = _data(d, k, 2_000, seed=100 * d + k)
+    args = (*_features(mean, scale), centers, center_norms(centers))
+    for block in (1, 255, 256, 257, 700, 2_000):
+        n_blocks = -(-len(X) // block)
+        reference = _numpy_block_totals(X, centers, mean, scale, block)
+        for ranges in ([(0, n_blocks)], [(0, 1), (1, n_blocks // 2), (n_blocks // 2, n_blocks)]):
+            sums = np.zeros((n_blocks, k, d))
+            counts = np.zeros((n_blocks, k), dtype=np.int64)
+            inertia = np.zeros(n_blocks)
+            for first, last in ranges:
+                fused.pass_blocks(X, first, last, block, *args, True, sums, counts, inertia)
+            for b, totals in enumerate(reference):
+                assert np.array_equal(sums[b], totals.sums)
+                assert np.array_equal(counts[b], totals.counts)
+                assert inertia[b] == totals.inertia
+        plain = np.zeros((n_blocks, k, d)), np.zeros((n_blocks, k), dtype=np.int64), np.ones(n_blocks)
+        fused.pass_blocks(X, 0, n_blocks, block, *args, False, *plain)
+        assert np.array_equal(plain[0], sums)
+        assert np.array_equal(plain[1], counts)
+        assert not plain[2].any()  # no inertia asked: 0
+
+
+@pytest.mark.parametrize(("d", "k"), [(1, 3), (2, 5), (3, 9), (6, 4)])
+def test_compiled_assignment_of_any_rows_is_the_numpy_bits(d, k):
+    pytest.importorskip("numba")
+    from custseg.engines import fused
+    from custseg.engines.kernels import _features, center_norms
+
+    X, centers, mean, scale = _data(d, k, 1_500, seed=d + 7 * k)
+    with single_blas():
+        expected_labels, expected_squared = nearest(scaled(X, mean, scale), centers, squared=True)
+    for start, stop in ((0, len(X)), (5, len(X) - 7), (300, 301), (256, 769)):
+        labels = np.full(len(X), -1, dtype=np.int64)
+        squared = np.full(len(X), -1.0)
+        fused.assign_rows(X, start, stop, *_features(mean, scale), centers, center_norms(centers),
+                          labels, squared)
+        assert np.array_equal(labels[start:stop], expected_labels[start:stop])
+        assert np.array_equal(squared[start:stop], expected_squared[start:stop])
+        assert (labels[:start] == -1).all()  # nothing else written
+        assert (labels[stop:] == -1).all()
