@@ -15,7 +15,6 @@ from custseg.engines.kernels import (
     nearest,
     scaled,
     single_blas,
-    warm_up,
 )
 from custseg.segmentation.estimator import kmeans_from_centers
 
@@ -117,24 +116,6 @@ def test_compiled_pass_is_the_same_bits_as_the_numpy_pass(monkeypatch, d, k):
     assert k < 3 or reference.counts[1] == 0
     Z = scaled(X, mean, scale)
     np.testing.assert_allclose(squared, ((Z - centers[labels]) ** 2).sum(axis=1), atol=1e-9)
-
-
-def test_warm_up_loads_the_compiled_kernels_only_for_large_passes(monkeypatch):
-    import sys
-
-    from custseg.engines import kernels
-
-    loaded = []
-    monkeypatch.setattr(kernels, "fused_kernels",
-                        lambda n: loaded.append(n) or (sys.modules.get("custseg.engines.fused")
-                                                       if n >= kernels.FUSED_MIN_ROWS else None))
-    warm_up(1000, 2)  # a NumPy pass: nothing to load, nothing run
-    assert loaded == [1000]
-    pytest.importorskip("numba")
-    from custseg.engines import fused  # noqa: F401 - what fused_kernels returns
-
-    warm_up(kernels.FUSED_MIN_ROWS, 3)  # one row through both compiled kernels
-    assert loaded[1:] == [kernels.FUSED_MIN_ROWS] * 3
 
 
 def _numpy_block_totals(X, centers, mean, scale, block):

@@ -53,18 +53,6 @@ def fused_kernels(n_rows: int) -> ModuleType | None:
     return fused
 
 
-def warm_up(n_rows: int, n_features: int) -> None:
-    """Load the compiled kernels that passes over ``n_rows`` rows of ``n_features`` features
-    will run (Numba's import and the cached machine code, about 0.3 s), with one row: the first
-    pass then starts at once. Nothing for passes that run in NumPy."""
-    if fused_kernels(n_rows) is None:
-        return
-    X, centers = np.zeros((1, n_features)), np.zeros((1, n_features))
-    mean, scale = np.zeros(n_features), np.ones(n_features)
-    PassAccumulator(centers, mean, scale, n_rows=n_rows).add_blocks(X)
-    assign_rows(X, centers, mean, scale, n_rows=n_rows)
-
-
 def _threads(n_parts: int) -> int:
     return max(1, min(FUSED_THREADS, len(os.sched_getaffinity(0)), n_parts))
 

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from custseg.describe.profile import profile_segments, quantiles
 from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
 from custseg.engines import Engine, open_engine, open_input
-from custseg.engines.kernels import nearest, single_blas, warm_up
+from custseg.engines.kernels import nearest, single_blas
 from custseg.engines.prepare import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import ConfigError, DataValidationError
@@ -113,9 +112,7 @@ def select_k(scanned: Scan, config: RunConfig, progress: Progress | None = None,
                         min_segment_share=config.min_segment_share, seed=config.seed,
                         n_init=config.n_init, force_k=config.forced_k, advance=advance,
                         source=scanned.source.name,
-                        kept=np.arange(Z.shape[1]) >= scanned.spec.n_numeric,
-                        # the fit's compiled kernels load while the K evidence is finished
-                        meanwhile=partial(warm_up, scanned.n_valid, Z.shape[1]))
+                        kept=np.arange(Z.shape[1]) >= scanned.spec.n_numeric)
 
 
 def fit(engine: Engine, scanned: Scan, selection: KSelection, config: RunConfig,

@@ -187,7 +187,6 @@ def choose_k(
     n_rows: int | None = None,
     source: str = "the data",
     kept: np.ndarray | None = None,
-    meanwhile: Callable[[], object] | None = None,
 ) -> KSelection:
     """Score every K from ``k_min`` to ``k_max`` on scaled data ``Z`` and choose one.
 
@@ -215,9 +214,6 @@ def choose_k(
         bool per column of ``Z``: the categories' indicators, which the uniform references of
         the structure test and the gap draw from the data's rows
         (:func:`custseg.segmentation.criteria.compare_with_uniform`).
-    meanwhile : callable, optional
-        Other work of the caller's, done once every K is fitted, while the evidence computed
-        in a forked child (:func:`evidence_in_child`) is finished (its result is not used).
 
     Returns
     -------
@@ -243,14 +239,13 @@ def choose_k(
     # threads only add overhead (and stall badly when another process holds a core).
     with threadpool_limits(1):
         selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance,
-                              source, kept, meanwhile)
+                              source, kept)
     return replace(selection, n_rows=n_rows) if n_rows is not None else selection
 
 
 def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,
               n_init: int, force_k: int | None, advance: Callable[[float], None] | None,
-              source: str = "the data", kept: np.ndarray | None = None,
-              meanwhile: Callable[[], object] | None = None) -> KSelection:
+              source: str = "the data", kept: np.ndarray | None = None) -> KSelection:
     n_rows = len(Z)
     S = selection_sample(Z, seed)
     distinct = len(np.unique(S, axis=0))
@@ -267,8 +262,6 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
                           fork=len(S) >= FORKED_EVIDENCE_ROWS)
     try:
         rows, centers = _score_every_k(S, ks, n_init, seed, advance)
-        if meanwhile is not None:
-            meanwhile()
         references, stabilities = evidence.result()
     finally:  # an error here stops the child too
         evidence.close()
