@@ -105,7 +105,8 @@ def section(rows: tuple[int, ...] = ROWS, profile_at: tuple[int, ...] = (200, 10
         "structure test, fit, profiles, names, rules, seven figures, report, every output file) "
         "against `../shared/baseline/seed_style.py` and `bench/plain_seed.py` (see "
         "`bench/scale.py`). CSV in, CSV out; 200 rows is the Mall data, the rest generated "
-        "Mall-like customers. Whole processes, median of alternating runs "
+        "Mall-like customers. custseg byte-compiled first, as a regular `pip install` "
+        "leaves it (`harness.compile_package`). Whole processes, median of alternating runs "
         f"({', '.join(f'{REPEATS[n]} at {n:,}' for n in rows)}); ratio = the faster baseline's "
         "time over custseg's.", "",
         "| rows | custseg (s) | custseg peak RSS (MiB) | seed_style (s) | seed_style peak RSS "
