@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -98,3 +99,15 @@ def test_category_texts_are_the_trimmed_distinct_cells_across_chunks():
     scan = ColumnScan("g", pa.string())
     scan.update(pa.chunked_array([cells[:100], cells[100:101], cells[101:]]))
     assert scan.texts == {c.strip() for c in cells if c.strip()}
+
+
+def test_code_text_writes_codes_beyond_int64_exactly():
+    import warnings
+
+    from custseg.engines.columns import code_text
+
+    values = np.array([7.0, np.nan, 2.0**63, -1e30, np.inf, -(2.0**62)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no invalid cast on the way
+        cells = code_text(values).to_pylist()
+    assert cells == ["7", None, str(2**63), str(int(-1e30)), None, str(-(2**62))]

@@ -63,12 +63,20 @@ def code_text(values: np.ndarray) -> pa.Array:
 
     Examples
     --------
-    >>> code_text(np.array([1.0, np.nan, 2.0])).to_pylist()
-    ['1', None, '2']
+    >>> code_text(np.array([1.0, np.nan, 2.0, 1e20])).to_pylist()
+    ['1', None, '2', '100000000000000000000']
     """
     finite = np.isfinite(values)
-    ints = pa.array(np.where(finite, values, 0).astype(np.int64), mask=~finite)
-    return pc.cast(ints, pa.string())
+    fits = finite & (np.abs(values) < 2.0**63)  # in int64's range
+    ints = pa.array(np.where(fits, values, 0).astype(np.int64), mask=~fits)
+    text = pc.cast(ints, pa.string())
+    huge = np.flatnonzero(finite & ~fits)
+    if huge.size:  # rare: written out exactly, one by one
+        cells = text.to_pylist()
+        for i in huge:
+            cells[i] = str(int(values[i]))
+        text = pa.array(cells, pa.string())
+    return text
 
 
 def _is_texty(kind: pa.DataType) -> bool:
