@@ -19,6 +19,7 @@ from custseg.cli import (  # noqa: F401 - each registers its commands
     transactions,
 )
 from custseg.cli.app import EXIT_CODES, EXIT_INTERNAL, app
+from custseg.cli.startup import prepare_process
 
 __all__ = ["EXIT_CODES", "EXIT_INTERNAL", "app", "command", "main"]
 
@@ -36,7 +37,11 @@ def command(argv: Sequence[str] | None = None) -> NoReturn:
     of the objects scikit-learn and SciPy create on import takes 0.2 s, a tenth of a whole run
     on the Mall data, and does nothing a finished command needs. A run on Spark exits the
     usual way, so that PySpark's exit handlers stop the JVM it started.
+
+    Before anything else, :func:`custseg.cli.startup.prepare_process` settles what a process
+    of its own may (one BLAS thread, :mod:`scipy.stats` deferred until used).
     """
+    prepare_process()
     try:
         main(argv)
         code: object = 0
