@@ -12,8 +12,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from custseg.cli.startup import prepare_process
 from custseg.report.rendering import prestart
 
+prepare_process()  # as the `custseg` program does first
 prestart()  # as `custseg run` does, before the pipeline's imports
 from custseg.config import RunConfig  # noqa: E402
 from custseg.pipeline import run  # noqa: E402

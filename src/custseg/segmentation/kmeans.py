@@ -68,6 +68,7 @@ def fit_kmeans(
     tol: float = 1e-4,
     refine: bool = True,
     init: np.ndarray | None = None,
+    compiled: bool = False,
 ) -> KMeansFit:
     """Fit K-Means to ``Z``, aiming for the best partition rather than the first local minimum.
 
@@ -118,7 +119,7 @@ def fit_kmeans(
     start = lean_kmeans(sample, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed)
     centers = start.cluster_centers_
     if refine:
-        centers = random_swap(sample, centers, seed=rng).centers
+        centers = random_swap(sample, centers, seed=rng, compiled=compiled).centers
     model = lean_kmeans(Z, k, init=centers, max_iter=max_iter, tol=tol)
     return KMeansFit(
         centers=np.asarray(model.cluster_centers_, dtype=np.float64),

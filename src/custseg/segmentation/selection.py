@@ -46,6 +46,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairw
 from threadpoolctl import threadpool_limits
 
 from custseg.config import DEFAULT_K_MAX, DEFAULT_K_MIN, DEFAULT_MIN_SEGMENT_SHARE, check_k_range
+from custseg.engines.kernels import fused_kernels
 from custseg.exceptions import ConfigError
 from custseg.forking import ForkedCall, can_fork
 from custseg.segmentation.criteria import (
@@ -237,15 +238,19 @@ def choose_k(
         raise ConfigError(f"--min-segment-share must be in [0, 1) (got {min_segment_share}).")
     # Everything below runs on a sample of at most SELECTION_SAMPLE rows, where OpenMP/BLAS
     # threads only add overhead (and stall badly when another process holds a core).
+    # The passes over every row of a run this large load the compiled kernels anyway: the
+    # random swap then runs compiled too (same bits).
+    compiled = fused_kernels(len(Z) if n_rows is None else n_rows) is not None
     with threadpool_limits(1):
         selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance,
-                              source, kept)
+                              source, kept, compiled)
     return replace(selection, n_rows=n_rows) if n_rows is not None else selection
 
 
 def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, seed: int,
               n_init: int, force_k: int | None, advance: Callable[[float], None] | None,
-              source: str = "the data", kept: np.ndarray | None = None) -> KSelection:
+              source: str = "the data", kept: np.ndarray | None = None,
+              compiled: bool = False) -> KSelection:
     n_rows = len(Z)
     S = selection_sample(Z, seed)
     distinct = len(np.unique(S, axis=0))
@@ -297,7 +302,8 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
     warm = None
     if chosen in centers:
         # The final fit's warm start: this K's best start, refined by random swap on the sample.
-        warm = (random_swap(S, centers[chosen], seed=np.random.default_rng([seed, 5])).centers
+        warm = (random_swap(S, centers[chosen], seed=np.random.default_rng([seed, 5]),
+                            compiled=compiled).centers
                 if chosen > 1 else centers[chosen])
     return KSelection(table=table, picks=picks, chosen_k=int(chosen), confidence=confidence,
                       explanation=explanation, recommended_k=int(recommended),

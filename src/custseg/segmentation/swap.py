@@ -31,25 +31,39 @@ class SwapResult:
     accepted: int
 
 
-def squared_distances(X: np.ndarray, C: np.ndarray, x_sq: np.ndarray | None = None) -> np.ndarray:
-    """Squared Euclidean distances, shape (n, k), via one matrix product (clipped at 0)."""
-    if x_sq is None:
-        x_sq = np.einsum("ij,ij->i", X, X)
-    D = x_sq[:, None] - 2.0 * (X @ C.T) + np.einsum("ij,ij->i", C, C)[None, :]
-    np.maximum(D, 0.0, out=D)
-    return D
+def squared_norms(X: np.ndarray) -> np.ndarray:
+    """``x·x`` of each row, added feature by feature, first feature first (as
+    :func:`assign` and the compiled swap add it)."""
+    out = X[:, 0] * X[:, 0]
+    for j in range(1, X.shape[1]):
+        out += X[:, j] * X[:, j]
+    return out
 
 
 def assign(X: np.ndarray, C: np.ndarray, x_sq: np.ndarray | None = None
            ) -> tuple[np.ndarray, float]:
-    """Nearest centroid of each row, and the total squared error."""
-    D = squared_distances(X, C, x_sq)
+    """Nearest centroid of each row (the first on ties), and the total squared error.
+
+    The formula of :func:`custseg.engines.kernels.nearest` (``||c||² - 2 x·c``, dot products
+    and norms added feature by feature, the distance ``x·x`` plus that, floored at 0), the
+    error summed row by row: the compiled swap (:mod:`custseg.segmentation.swapkernel`) repeats it step for
+    step, so both give the same bits. ``x_sq``: :func:`squared_norms` of ``X``, if known.
+    """
+    if x_sq is None:
+        x_sq = squared_norms(X)
+    D = X[:, :1] * C[:, 0]
+    for j in range(1, X.shape[1]):
+        D += X[:, j:j + 1] * C[:, j]
+    D = squared_norms(C) - 2.0 * D
     labels = D.argmin(axis=1)
-    return labels, float(D[np.arange(len(X)), labels].sum())
+    distance = D[np.arange(len(X)), labels] + x_sq
+    np.maximum(distance, 0.0, out=distance)
+    return labels, float(np.cumsum(distance)[-1]) if len(distance) else 0.0
 
 
 def update(X: np.ndarray, labels: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Centroids as the means of their rows; an empty cluster keeps its centroid."""
+    """Centroids as the means of their rows (summed in row order); an empty cluster keeps its
+    centroid."""
     k = C.shape[0]
     counts = np.bincount(labels, minlength=k)
     sums = np.empty_like(C)
@@ -63,7 +77,7 @@ def update(X: np.ndarray, labels: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 def random_swap(X: np.ndarray, C: np.ndarray, *, seed: int | np.random.Generator = 0,
                 patience: int = PATIENCE, max_trials: int = MAX_TRIALS,
-                kmeans_steps: int = 2) -> SwapResult:
+                kmeans_steps: int = 2, compiled: bool = False) -> SwapResult:
     """Improve centroids ``C`` on ``X`` by random swap; never returns a worse solution.
 
     Parameters
@@ -80,6 +94,10 @@ def random_swap(X: np.ndarray, C: np.ndarray, *, seed: int | np.random.Generator
         Upper bound on trials.
     kmeans_steps : int, default 2
         k-means iterations after each swap.
+    compiled : bool, default False
+        Run each trial in the compiled kernel (:mod:`custseg.segmentation.swapkernel`, Numba):
+        the same bits, ten times faster, once Numba is loaded (a run that loads it for its
+        passes anyway asks for it). Falls back to NumPy where Numba is missing.
 
     Returns
     -------
@@ -97,21 +115,29 @@ def random_swap(X: np.ndarray, C: np.ndarray, *, seed: int | np.random.Generator
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     X = np.ascontiguousarray(X, dtype=np.float64)
     k, n = C.shape[0], X.shape[0]
-    x_sq = np.einsum("ij,ij->i", X, X)
+    x_sq = squared_norms(X)
     best = np.array(C, dtype=np.float64, copy=True)
     _, best_sse = assign(X, best, x_sq)
     if k < 2 or n <= k:
         return SwapResult(best, best_sse, 0, 0)
+    trial_sse = _compiled_trial() if compiled else None
     patience = max(patience, 10 * k)
     trials = accepted = since = 0
     while trials < max_trials and since < patience:
         trials += 1
-        trial = best.copy()
-        trial[rng.integers(k)] = X[rng.integers(n)]
-        for _ in range(kmeans_steps):
-            labels, _ = assign(X, trial, x_sq)
-            trial = update(X, labels, trial)
-        _, sse = assign(X, trial, x_sq)
+        # Drawn here, in this order (the row first), whichever way the trial runs.
+        row = rng.integers(n)
+        centroid = rng.integers(k)
+        if trial_sse is not None:
+            trial = np.empty_like(best)
+            sse = trial_sse(X, x_sq, best, centroid, row, kmeans_steps, trial)
+        else:
+            trial = best.copy()
+            trial[centroid] = X[row]
+            for _ in range(kmeans_steps):
+                labels, _ = assign(X, trial, x_sq)
+                trial = update(X, labels, trial)
+            _, sse = assign(X, trial, x_sq)
         if sse < best_sse * (1 - 1e-12):
             best, best_sse = trial, sse
             accepted += 1
@@ -119,3 +145,13 @@ def random_swap(X: np.ndarray, C: np.ndarray, *, seed: int | np.random.Generator
         else:
             since += 1
     return SwapResult(best, best_sse, trials, accepted)
+
+
+def _compiled_trial():
+    """The compiled trial (:func:`custseg.segmentation.swapkernel.trial_sse`), or None without
+    Numba."""
+    try:
+        from custseg.segmentation.swapkernel import trial_sse
+    except ImportError:  # pragma: no cover - Numba is a dependency; NumPy gives the same bits
+        return None
+    return trial_sse
