@@ -19,8 +19,11 @@ def ax():
 def test_histogram_counts_every_value(ax):
     values = np.array([1, 2, 2, 3, 3, 3], dtype=float)
     plots.histogram(ax, values, "Age", bins=3)
-    heights = [p.get_height() for p in ax.patches]
-    assert heights == [1, 2, 3]
+    (bars,) = ax.patches  # one outline for every bar
+    assert bars.get_data().values.tolist() == [1, 2, 3]
+    assert bars.get_data().edges.tolist() == pytest.approx([1, 5 / 3, 7 / 3, 3])
+    (parts,) = ax.collections  # the white lines between bars, as tall as the taller one
+    assert [segment[:, 1].tolist() for segment in parts.get_segments()] == [[0, 2], [0, 3]]
     assert ax.get_xlabel() == "Age"
     assert ax.get_ylabel() == "Customers"
     assert "Age" in ax.get_title()
