@@ -154,11 +154,11 @@ def _hue(sample: Sample) -> np.ndarray | None:
 
 
 def start_sample_figures(figures: BackgroundFigures, sample: Sample, population: int,
-                         features: tuple[str, ...], seed: int, spread: bool = False) -> None:
-    """Start drawing the data's figures in the background: while K is chosen on one drawing
-    process (the other core is choosing K), or later on both (``spread``)."""
+                         features: tuple[str, ...], seed: int) -> None:
+    """Start drawing the data's figures in the background while K is chosen, on one drawing
+    process (the K choice has the cores first)."""
     figures.start(sample_jobs(sample.values, features, _hue(sample), seed, population),
-                  spread=spread)
+                  spread=False)
 
 
 def start_k_figures(figures: BackgroundFigures, selection: KSelection) -> None:

@@ -63,7 +63,7 @@ from custseg.segmentation.estimator import Segmenter
 from custseg.segmentation.lloyd import fit_centroids
 from custseg.segmentation.metrics import silhouette_values
 from custseg.segmentation.outliers import OutlierCounter, OutlierRule
-from custseg.segmentation.selection import KSelection, choose_k, evidence_in_child
+from custseg.segmentation.selection import KSelection, choose_k
 from custseg.tracking.previous import PreviousRun, load_previous
 
 
@@ -194,17 +194,14 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     progress = progress or NullProgress()
     config, choice = resolve_features(engine, config)
     scanned = scan(engine, config, progress, config.forced_k or 1)
-    # The data's figures are drawn while K is chosen, unless the K choice takes both cores.
-    early = figures is not None and not evidence_in_child(len(scanned.sample.values))
-    if early:
+    if figures is not None:
+        # Drawn while K is chosen, at a lower priority: on what the K choice leaves of the cores
+        # (the gaps while it waits for its evidence, or finishes alone).
         start_sample_figures(figures, scanned.sample, scanned.n_valid, tuple(config.features),
                              config.seed)
     regular = regular_sample(scanned)  # once for the K choice, the fit and the outliers
     selection = select_k(scanned, config, progress, regular)
     if figures is not None:
-        if not early:
-            start_sample_figures(figures, scanned.sample, scanned.n_valid,
-                                 tuple(config.features), config.seed, spread=True)
         start_k_figures(figures, selection)
     segmenter, lloyd_facts = fit(engine, scanned, selection, config, progress, regular)
     k = segmenter.cluster_centers_.shape[0]

@@ -48,9 +48,8 @@ from threadpoolctl import threadpool_limits
 from custseg.config import DEFAULT_K_MAX, DEFAULT_K_MIN, DEFAULT_MIN_SEGMENT_SHARE, check_k_range
 from custseg.engines.kernels import fused_kernels
 from custseg.exceptions import ConfigError
-from custseg.forking import ForkedCall, can_fork
+from custseg.forking import ForkedCall
 from custseg.segmentation.criteria import (
-    SELECTION_SAMPLE,
     STRUCTURE_Z,
     compare_with_uniform,
     data_free_evidence,
@@ -167,12 +166,6 @@ class KSelection:
 def _num(value: object) -> float | None:
     value = float(value)
     return None if np.isnan(value) else round(value, 6)
-
-
-def evidence_in_child(n_rows: int) -> bool:
-    """True when :func:`choose_k` on ``n_rows`` rows computes half its evidence in a forked
-    child (both cores busy while K is chosen)."""
-    return can_fork() and min(n_rows, SELECTION_SAMPLE) >= FORKED_EVIDENCE_ROWS
 
 
 def choose_k(
