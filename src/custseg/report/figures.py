@@ -201,7 +201,8 @@ def k_selection_jobs(selection: KSelection) -> list[FigureJob]:
         jobs.append(FigureJob(
             "k_criteria", "k_criteria.png",
             partial(plots.criteria_panel, ks=list(scored.index), criteria=criteria,
-                    picks=dict(selection.picks), chosen_k=selection.chosen_k), size=(8, 5)))
+                    picks=dict(selection.picks), chosen_k=selection.chosen_k), size=(8, 5),
+            fixed_layout=True))  # its words are the same whatever the data: no layout pass
     return jobs
 
 
