@@ -22,6 +22,7 @@ small ones here, with the same results.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 from collections.abc import Callable
@@ -41,10 +42,17 @@ FUSED_MIN_ROWS = 1 << 17
 FUSED_THREADS = 4
 
 
+def compiles(n_rows: int) -> bool:
+    """Whether passes over ``n_rows`` rows run compiled (:func:`fused_kernels`), told without
+    importing Numba (which takes a tenth of a second)."""
+    return (n_rows >= FUSED_MIN_ROWS and not os.environ.get("CUSTSEG_NO_JIT")
+            and importlib.util.find_spec("numba") is not None)
+
+
 def fused_kernels(n_rows: int) -> ModuleType | None:
     """The compiled kernels (:mod:`custseg.engines.fused`) for a pass over ``n_rows`` rows, or
     None: a small pass, or Numba missing (then :func:`nearest` computes the same bits)."""
-    if n_rows < FUSED_MIN_ROWS or os.environ.get("CUSTSEG_NO_JIT"):
+    if not compiles(n_rows):
         return None
     try:
         from custseg.engines import fused

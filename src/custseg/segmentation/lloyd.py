@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from custseg.engines.base import Engine
-from custseg.engines.kernels import fused_kernels
+from custseg.engines.kernels import compiles
 from custseg.progress import Progress
 from custseg.segmentation.kmeans import fit_kmeans
 from custseg.segmentation.selection import KSelection
@@ -175,6 +175,6 @@ def fit_centroids(engine: Engine, scaler: StandardScaler, sample_scaled: np.ndar
         init = selection.sample_centers
     if init is None:
         init = fit_kmeans(sample_scaled, k, n_init=n_init, seed=seed,
-                          compiled=fused_kernels(engine.n_valid) is not None).centers
+                          compiled=compiles(engine.n_valid)).centers
     return lloyd(engine, np.asarray(init, dtype=np.float64), scaler, max_iter=max_iter, tol=tol,
                  progress=progress)

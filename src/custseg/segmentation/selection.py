@@ -46,7 +46,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairw
 from threadpoolctl import threadpool_limits
 
 from custseg.config import DEFAULT_K_MAX, DEFAULT_K_MIN, DEFAULT_MIN_SEGMENT_SHARE, check_k_range
-from custseg.engines.kernels import fused_kernels
+from custseg.engines.kernels import compiles
 from custseg.exceptions import ConfigError
 from custseg.forking import ForkedCall
 from custseg.segmentation.criteria import (
@@ -60,7 +60,7 @@ from custseg.segmentation.criteria import (
 from custseg.segmentation.kmeans import fit_kmeans
 from custseg.segmentation.krange import KRange, plan_k_range
 from custseg.segmentation.metrics import silhouette_from_distances
-from custseg.segmentation.swap import random_swap
+from custseg.segmentation.swap import prepare_compiled, random_swap
 
 #: Rows of the selection sample the silhouette of each K is computed on (the same rows for every
 #: K; one distance matrix of this size serves them all).
@@ -233,7 +233,7 @@ def choose_k(
     # threads only add overhead (and stall badly when another process holds a core).
     # The passes over every row of a run this large load the compiled kernels anyway: the
     # random swap then runs compiled too (same bits).
-    compiled = fused_kernels(len(Z) if n_rows is None else n_rows) is not None
+    compiled = compiles(len(Z) if n_rows is None else n_rows)
     with threadpool_limits(1):
         selection = _choose_k(Z, k_min, k_max, min_segment_share, seed, n_init, force_k, advance,
                               source, kept, compiled)
@@ -260,6 +260,8 @@ def _choose_k(Z: np.ndarray, k_min: int, k_max: int, min_segment_share: float, s
                           fork=len(S) >= FORKED_EVIDENCE_ROWS)
     try:
         rows, centers = _score_every_k(S, ks, n_init, seed, advance)
+        if compiled:  # Numba's start-up, while the child may still be at work
+            compiled = prepare_compiled()
         references, stabilities = evidence.result()
     finally:  # an error here stops the child too
         evidence.close()

@@ -155,3 +155,14 @@ def _compiled_trial():
     except ImportError:  # pragma: no cover - Numba is a dependency; NumPy gives the same bits
         return None
     return trial_sse
+
+
+def prepare_compiled() -> bool:
+    """Load the compiled trial now (Numba's import and start-up, 0.2 to 0.3 s, the first time),
+    so that a later ``random_swap(..., compiled=True)`` starts at once. False without Numba."""
+    trial_sse = _compiled_trial()
+    if trial_sse is None:  # pragma: no cover - Numba is a dependency
+        return False
+    X = np.zeros((2, 1))
+    trial_sse(X, X[:, 0].copy(), X.copy(), np.int64(0), np.int64(0), 1, X.copy())
+    return True
