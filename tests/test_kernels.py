@@ -178,3 +178,12 @@ def test_compiled_assignment_of_any_rows_is_the_numpy_bits(d, k):
         assert np.array_equal(squared[start:stop], expected_squared[start:stop])
         assert (labels[:start] == -1).all()  # nothing else written
         assert (labels[stop:] == -1).all()
+
+
+def test_compiles_is_told_without_importing_numba(monkeypatch):
+    from custseg.engines.kernels import FUSED_MIN_ROWS, compiles
+
+    assert compiles(FUSED_MIN_ROWS)
+    assert not compiles(FUSED_MIN_ROWS - 1)
+    monkeypatch.setenv("CUSTSEG_NO_JIT", "1")
+    assert not compiles(10 * FUSED_MIN_ROWS)

@@ -77,3 +77,13 @@ def test_update_keeps_an_empty_centroid():
     new = update(X, labels, C)
     assert new.tolist() == [[0.5, 0.5], [10.0, 10.0], [-50.0, -50.0]]
     assert squared_norms(X).tolist() == [0.0, 2.0, 200.0]
+
+
+def test_prepare_compiled_loads_the_trial_ahead():
+    from custseg.segmentation.swap import prepare_compiled
+
+    assert prepare_compiled()
+    X, k = DATA["blobs-1d"]
+    start = lean_kmeans(X, k, n_init=1, seed=1).cluster_centers_
+    after = random_swap(X, start, seed=3, compiled=True)
+    assert np.array_equal(after.centers, random_swap(X, start, seed=3).centers)
