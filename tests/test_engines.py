@@ -331,11 +331,12 @@ def test_batch_engine_peak_rss_stays_flat_on_millions_of_rows(tmp_path):
     """A whole ``custseg run --engine batches`` process on 6,000,000 rows (Parquet, batches of
     50,000) peaks no higher than on 300,000 rows, give or take 100 MiB: holding the 5.7 million
     extra rows' five columns would add over 200 MiB, while allocator and thread-pool noise on a
-    machine under heavy load reached 70 MiB."""
+    machine under heavy load reached 70 MiB, and 130 MiB once beside the other tests on two
+    cores: each size runs twice and keeps its lower peak (noise only ever adds)."""
     import os
     import subprocess
 
-    rss = {}
+    rss: dict[int, float] = {}
     for n in (300_000, 6_000_000):
         path = tmp_path / f"customers_{n}.parquet"
         writer = None
@@ -344,14 +345,16 @@ def test_batch_engine_peak_rss_stays_flat_on_millions_of_rows(tmp_path):
             writer = writer or pq.ParquetWriter(path, part.schema)
             writer.write_table(part, row_group_size=100_000)
         writer.close()
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "custseg"), "run", str(path),
-                                 "--out", str(tmp_path / f"out_{n}"), "--k-max", "4", "--quiet",
-                                 "--engine", "batches", "--batch-rows", "50000"])
-        _, status, usage = os.wait4(proc.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        summary = json.loads((tmp_path / f"out_{n}" / "segments.json").read_text())
-        assert summary["rows"]["clustered"] == n
-        rss[n] = usage.ru_maxrss / 1024  # MiB
+        for attempt in range(2):
+            out = tmp_path / f"out_{n}_{attempt}"
+            proc = subprocess.Popen([str(Path(sys.executable).parent / "custseg"), "run",
+                                     str(path), "--out", str(out), "--k-max", "4", "--quiet",
+                                     "--engine", "batches", "--batch-rows", "50000"])
+            _, status, usage = os.wait4(proc.pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            summary = json.loads((out / "segments.json").read_text())
+            assert summary["rows"]["clustered"] == n
+            rss[n] = min(rss.get(n, np.inf), usage.ru_maxrss / 1024)  # MiB
     assert rss[6_000_000] < rss[300_000] + 100, rss
 
 
