@@ -120,11 +120,10 @@ def run(
     traceback: TracebackOpt = False,
 ) -> None:
     """Segment customers: choose K, fit, name and profile the segments, write data, model and report."""
+    from custseg.io.early import start_early_read
     from custseg.report.rendering import prestart
 
     prestart()  # before the pipeline's imports: the figure worker loads matplotlib meanwhile
-    from custseg.pipeline import run as run_pipeline
-
     config = build_config(input, features, id_column, column_map, k=k, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
                           sheet=sheet, decimal=decimal, on_invalid=on_invalid, names=names,
@@ -138,6 +137,9 @@ def run(
                               order_column, quantity_column, date_format, as_of),
                           exclude=tuple(exclude or ()), transform=transform, missing=missing,
                           scaler=scaler, categorical=tuple(categorical or ()))
+    start_early_read(config)  # and a thread reads the input meanwhile (custseg.io.early)
+    from custseg.pipeline import run as run_pipeline
+
     with progress_for(quiet) as progress:
         result = run_pipeline(config, progress=progress)
     if not quiet:
@@ -183,7 +185,7 @@ def choose_k(
 ) -> None:
     """Compare K = 1..k-max with five criteria, choose K, and explain the choice (with
     --transactions: on the log's customers, as `run --transactions` does)."""
-    from custseg.pipeline import evaluate_k
+    from custseg.io.early import start_early_read
 
     config = build_config(input, features, id_column, column_map, k_min=k_min, k_max=k_max,
                           min_segment_share=min_segment_share, out=out, seed=seed, format=format,
@@ -193,6 +195,9 @@ def choose_k(
                           password_env=password_env, transactions=transaction_options(
                               transactions, customer_column, date_column, amount_column,
                               order_column, quantity_column, date_format, as_of))
+    start_early_read(config)  # read while the pipeline loads (custseg.io.early)
+    from custseg.pipeline import evaluate_k
+
     with progress_for(quiet) as progress:
         result = evaluate_k(config, progress=progress)
     if not quiet:

@@ -25,15 +25,12 @@ from custseg.engines.memory import MemoryEngine
 from custseg.exceptions import ConfigError
 from custseg.io.chunks import Source
 from custseg.io.database import open_database
+from custseg.io.early import take_early_source
+from custseg.io.footprint import estimated_memory
 from custseg.io.sources import FrameSource, open_source
 
 __all__ = ["AssignedBatch", "BatchEngine", "Engine", "MemoryEngine", "Observer",
            "choose_engine", "estimated_memory", "open_engine", "open_input"]
-
-#: In-memory peak per byte of input, by format (measured on Mall-like data; Parquet is
-#: compressed, so it expands more), plus the libraries' fixed cost.
-MEMORY_FACTOR = {"csv": 6.0, "parquet": 12.0, "excel": 10.0, "dataframe": 2.0, "database": 6.0}
-BASE_MEMORY = 300 * 1024**2
 
 
 def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | None:
@@ -46,21 +43,14 @@ def open_input(config: RunConfig, data: pd.DataFrame | None = None) -> Source | 
         return None
     if data is not None:
         return FrameSource(data)
+    early = take_early_source(config)
+    if early is not None:  # opened (and read, for this engine) while the program loaded
+        return early
     if is_database_url(config.input):
         return open_database(str(config.input), table=config.table, query=config.query,
                              password=config.password, password_env=config.password_env)
     path = config.input if config.input is not None else mall_customers_path()
     return open_source(Path(path), config.format, sheet=config.sheet, decimal=config.decimal)
-
-
-def estimated_memory(source: Source, basis: int | None = None) -> int:
-    """Rough peak bytes of an in-memory run on ``source``: from its size on disk, or for a
-    database its estimated rows × bytes per row (``basis``: :meth:`Source.memory_basis`'s
-    bytes, when already asked)."""
-    factor = MEMORY_FACTOR.get(source.format, MEMORY_FACTOR["csv"])
-    if basis is None:
-        basis = source.memory_basis()[0]
-    return int(basis * factor) + BASE_MEMORY
 
 
 def choose_engine(config: RunConfig, source: Source) -> tuple[str, dict]:

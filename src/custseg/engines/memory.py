@@ -66,7 +66,7 @@ class MemoryEngine(Engine):
         progress = progress or NullProgress()
         info = self.source.info()
         with progress.task(f"Reading {self.source.name}"):
-            chunk = self.source.read_all()
+            chunk = self.source.read_whole()
         scanner = Scanner(spec, info, self._reject_store())
         tables, rows = [], []
         # The values are written in place, valid rows one after the other (no copy to join

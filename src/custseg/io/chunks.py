@@ -65,9 +65,18 @@ class Source(ABC):
     total_rows: int | None = None
     size_bytes: int = 0
 
+    #: The whole table, read ahead of the run (:mod:`custseg.io.early`), until
+    #: :meth:`read_whole` hands it out.
+    ahead: Chunk | None = None
+
     @abstractmethod
     def read_all(self) -> Chunk:
         """The whole table as one chunk (every column)."""
+
+    def read_whole(self) -> Chunk:
+        """The whole table: the chunk read ahead (once), else :meth:`read_all` now."""
+        chunk, self.ahead = self.ahead, None
+        return chunk if chunk is not None else self.read_all()
 
     @abstractmethod
     def chunks(self, rows: int, columns: list[str] | None = None) -> Iterator[Chunk]:
