@@ -34,7 +34,6 @@ _ENGINES = ("auto", "memory")
 @dataclass
 class _EarlyRead:
     key: tuple
-    thread: threading.Thread | None = None
     source: Source | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -71,11 +70,10 @@ def start_early_read(config: RunConfig) -> bool:
     if key is None:
         return False
     early = _EarlyRead(key)
-    early.thread = threading.Thread(target=_open_and_read, args=(early, config),
-                                    name="custseg-early-read")
     with _lock:
         _pending = early
-    early.thread.start()
+    threading.Thread(target=_open_and_read, args=(early, config),
+                     name="custseg-early-read").start()
     return True
 
 
