@@ -171,11 +171,15 @@ def clustered_files(labeled: object, observer: object, columns: list[str]) -> No
     paths = list(observer.paths.values())
     csv = observer.csv
     out_columns = [*columns, CLUSTER_COLUMN, SEGMENT_COLUMN]
-    whole = safe_for_spreadsheets(frame, out_columns) if csv else frame.select(*out_columns)
-    write_dataset(whole, paths[0], csv)
-    for j, path in enumerate(paths[1:]):
-        part = frame.filter(label == j).select(*out_columns)
-        write_dataset(safe_for_spreadsheets(part, out_columns) if csv else part, path, csv)
+    # Sorted and made safe once, kept: each segment's list is then a filter of the kept rows
+    # (which keeps their order), not one more sort of every customer.
+    whole = (safe_for_spreadsheets(frame, [*out_columns, LABEL]) if csv else frame).persist()
+    try:
+        write_dataset(whole.select(*out_columns), paths[0], csv)
+        for j, path in enumerate(paths[1:]):
+            write_dataset(whole.filter(label == j).select(*out_columns), path, csv)
+    finally:
+        whole.unpersist()
 
 
 def write_dataset(frame: object, path: object, csv: bool) -> None:
