@@ -268,6 +268,19 @@ def test_spark_errors_are_the_local_errors(spark, tmp_path, mall_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_run_leaves_nothing_cached_in_the_session(spark, tmp_path):
+    """The checked rows (a local checkpoint), the scaled and labelled frames and the rejects are
+    all let go when the run ends: a long session does not fill up with finished runs."""
+    def held() -> int:
+        return len(spark.sparkContext._jsc.getPersistentRDDs())
+
+    before = held()
+    result = run(RunConfig(input=_junk_csv(tmp_path / "junk.csv"), out=tmp_path / "o", k=3,
+                           engine="spark"))
+    assert result.n_rejected == 13
+    assert held() == before
+
+
 def test_without_java_the_command_names_what_to_install(tmp_path):
     _require_spark()
     env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}

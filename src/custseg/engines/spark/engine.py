@@ -2,7 +2,9 @@
 
 - **Scan**: the input read by Spark (:mod:`~custseg.engines.spark.reader`), every row checked
   with column expressions (:mod:`~custseg.engines.spark.checks`, the local engines' rules and
-  reasons), counts from Spark; the scaler from ``avg``/``var_pop`` aggregates; the run's sample is
+  reasons) and kept as a local checkpoint (:func:`~custseg.engines.spark.checks.checked_rows`:
+  later queries plan from the checked rows, not from the reading and every check); counts from
+  Spark; the scaler from ``avg``/``var_pop`` aggregates; the run's sample is
   the local engines' sample (the rows with the smallest seeded hash of their row number,
   SplitMix64 written as column arithmetic), collected to the driver; column plans from aggregates.
 - **Lloyd passes**: one ``groupBy`` of the nearest-centroid expression per pass (no Python UDF).
@@ -26,9 +28,16 @@ from custseg.engines.prepare import FeaturePrep
 from custseg.engines.sample import Sample, mix
 from custseg.engines.scan import Scan, ScanSpec, scaler_from_moments
 from custseg.engines.spark import native
-from custseg.engines.spark.checks import COLUMN, REASON, VALUE, checked, feature_column
+from custseg.engines.spark.checks import (
+    COLUMN,
+    REASON,
+    VALUE,
+    checked_rows,
+    feature_column,
+    release_checkpoint,
+)
 from custseg.engines.spark.plans import column_plans
-from custseg.engines.spark.reader import ROW, SparkSource, read_frame
+from custseg.engines.spark.reader import ROW, SparkSource
 from custseg.engines.spark.rejects import SparkRejects
 from custseg.exceptions import ConfigError
 from custseg.progress import NullProgress, Progress
@@ -72,6 +81,7 @@ class SparkEngine(Engine):
         super().__init__(source, None)
         self.session = session
         self.valid = None
+        self._checked = None
         self.spec: ScanSpec | None = None
         self._scaled: tuple[tuple, object] | None = None
         self._rejects: SparkRejects | None = None
@@ -99,9 +109,10 @@ class SparkEngine(Engine):
                 "parallelism": int(context.defaultParallelism), "quantiles": self.quantiles}
 
     def close(self) -> None:
-        for frame in (self.valid, self._scaled[1] if self._scaled else None):
-            if frame is not None:
-                frame.unpersist()
+        if self._scaled is not None:
+            self._scaled[1].unpersist()
+        if self._checked is not None:
+            release_checkpoint(self._checked)
         if self._rejects is not None:
             self._rejects.close()
         super().close()
@@ -113,21 +124,18 @@ class SparkEngine(Engine):
         self.spec = spec
         source: SparkSource = self.source
         with progress.task(f"Reading and checking {source.name} (Spark)"):
-            frame = read_frame(self.session, source)
-            rows = checked(frame, spec, decimal_comma=source.delimiter in (";", "\t"),
-                           delimiter=source.delimiter or ",").persist()
+            rows = self._checked = checked_rows(self.session, source, spec)
             n_input = rows.count()
             rejects = SparkRejects(rows.filter(F.col(REASON).isNotNull()), spec.id_column)
             self._rejects = rejects
             d = len(spec.feature_columns)
-            valid = rows.filter(F.col(REASON).isNull()).drop(REASON, COLUMN, VALUE).persist()
+            valid = rows.filter(F.col(REASON).isNull()).drop(REASON, COLUMN, VALUE)
             moments = valid.agg(
                 F.count(F.lit(1)).alias("n"),
                 *[F.avg(feature_column(j)).alias(f"m{j}") for j in range(d)],
                 *[F.var_pop(feature_column(j)).alias(f"v{j}") for j in range(d)],
                 *[F.min(feature_column(j)).alias(f"lo{j}") for j in range(d)],
                 *[F.max(feature_column(j)).alias(f"hi{j}") for j in range(d)]).collect()[0]
-            rows.unpersist()
         self.valid, self.n_valid = valid, int(moments["n"])
         self.passes = 1
         n = self.n_valid

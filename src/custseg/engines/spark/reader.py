@@ -127,9 +127,11 @@ def _remote_columns(session: object, location: str, fmt: str) -> list[str]:
                              "Check the path and --format.") from exc
 
 
-def read_frame(session: object, source: SparkSource) -> object:
+def read_frame(session: object, source: SparkSource) -> tuple[object, object]:
     """The input as a Spark DataFrame with row numbers (:data:`ROW`) and, for CSV, the records
-    of the wrong length (:data:`CORRUPT`); cached, so later passes read it once."""
+    of the wrong length (:data:`CORRUPT`); and the cached frame it is built on (the input is read
+    once for the row numbers and once more by the next pass without it), for the caller to
+    ``unpersist`` when that pass is done."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -149,7 +151,7 @@ def read_frame(session: object, source: SparkSource) -> object:
             # Spark reads an empty field as null; the local readers keep it as empty text.
             frame = frame.select(*[F.coalesce(F.col(c), F.lit("")).alias(c) if c in source.columns
                                    else F.col(c) for c in frame.columns])
-        frame = frame.withColumn(MONO, F.monotonically_increasing_id()).withColumn(
+        frame = cached = frame.withColumn(MONO, F.monotonically_increasing_id()).withColumn(
             PARTITION, F.spark_partition_id()).persist()
         counts = dict(frame.groupBy(PARTITION).count().collect())
     except InputFileError:
@@ -168,4 +170,4 @@ def read_frame(session: object, source: SparkSource) -> object:
     frame = frame.withColumn(ROW, row.cast("long"))
     if CORRUPT not in frame.columns:
         frame = frame.withColumn(CORRUPT, F.lit(None).cast("string"))
-    return frame
+    return frame, cached

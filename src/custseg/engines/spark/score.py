@@ -16,9 +16,9 @@ import numpy as np
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig
 from custseg.engines.scan import ScanSpec
-from custseg.engines.spark.checks import REASON, checked, feature_column
+from custseg.engines.spark.checks import REASON, checked_rows, feature_column, release_checkpoint
 from custseg.engines.spark.native import nearest_expr, safe_for_spreadsheets, write_dataset
-from custseg.engines.spark.reader import ROW, read_frame, spark_source
+from custseg.engines.spark.reader import ROW, spark_source
 from custseg.engines.spark.rejects import SparkRejects
 from custseg.engines.spark.session import spark_session
 from custseg.exceptions import DataValidationError
@@ -63,8 +63,7 @@ def score_on_spark(model: object, input_path: str | Path, out: Path, *, fmt: str
     source = spark_source(config, session)
     features, id_column = model.resolve_columns(source.columns, column_map, source.name)
     spec = ScanSpec(tuple(model.features), tuple(features), id_column, seed=0, sample_rows=2)
-    rows = checked(read_frame(session, source), spec, source.delimiter in (";", "\t"),
-                   source.delimiter or ",").persist()
+    rows = checked_rows(session, source, spec)
     from pyspark.sql import functions as F
 
     n_input = rows.count()
@@ -88,7 +87,7 @@ def score_on_spark(model: object, input_path: str | Path, out: Path, *, fmt: str
     for row in counts:
         customers[row["_label"]], flagged[row["_label"]] = row["n"], row["a"]
     if n_input == 0 or customers.sum() == 0:
-        rows.unpersist()
+        release_checkpoint(rows)
         labeled.unpersist()
         problem = rejects.problem()
         rejects.close()
@@ -105,7 +104,7 @@ def score_on_spark(model: object, input_path: str | Path, out: Path, *, fmt: str
     if out.suffix != ".parquet":
         scored = safe_for_spreadsheets(scored, scored.columns)
     write_dataset(scored, out, csv=out.suffix != ".parquet")
-    rows.unpersist()
+    release_checkpoint(rows)
     labeled.unpersist()
     return SparkScores(source.name, source.sha256, int(n_input), int(customers.sum()), customers,
                        flagged, rejects)
