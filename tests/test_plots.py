@@ -6,6 +6,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from custseg.report import plots
 from custseg.report.figures import save_figure
@@ -48,6 +49,20 @@ def test_feature_scatter_groups_by_hue(ax):
     groups = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
     assert groups == {"Female": [[1, 10], [3, 30]], "Male": [[0, 0], [2, 20]]}
     assert ax.get_legend().get_title().get_text() == "Gender"
+
+
+@pytest.mark.parametrize(("empty", "corner"), [
+    ((0.9, 0.9), "upper right"), ((0.1, 0.9), "upper left"), ((0.1, 0.1), "lower left"),
+    ((0.9, 0.1), "lower right")])
+def test_feature_scatter_legend_goes_to_the_emptiest_corner(ax, empty, corner):
+    """Points everywhere but one corner: the legend is placed there, told from the points alone
+    (not matplotlib's slow ``best``)."""
+    grid = np.stack(np.meshgrid(np.linspace(0, 1, 41), np.linspace(0, 1, 41)), -1).reshape(-1, 2)
+    keep = np.hypot(grid[:, 0] - empty[0], grid[:, 1] - empty[1]) > 0.35
+    x, y = grid[keep, 0], grid[keep, 1]
+    hue = np.array(["Female", "Male"] * len(x), dtype=object)[:len(x)]
+    plots.feature_scatter(ax, x, y, "Income", "Score", hue=hue, hue_name="Gender")
+    assert ax.get_legend()._loc == Legend.codes[corner]
 
 
 def test_scatter_samples_large_inputs(ax):
