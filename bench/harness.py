@@ -70,12 +70,16 @@ def machine() -> str:
 
 
 def ensure_data(n: int, suffix: str = ".csv") -> Path:
-    """Generated Mall-like customers (cached in bench/data)."""
-    from generate import write
+    """Generated Mall-like customers (cached in bench/data).
 
+    Generated in a process of its own: this one stays small, so the peak RSS of the commands it
+    measures (``os.wait4``) is theirs alone. Linux keeps a peak across ``exec``, so a command
+    forked from a grown parent reports at least the parent's peak."""
     path = DATA / f"customers_{label(n)}{suffix}"
     if not path.exists():
-        write(n, path)
+        DATA.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), str(n), str(path)],
+                       check=True, stdout=subprocess.DEVNULL)
     return path
 
 
