@@ -66,45 +66,46 @@ def score_on_spark(model: object, input_path: str | Path, out: Path, *, fmt: str
     rows = checked_rows(session, source, spec)
     from pyspark.sql import functions as F
 
-    n_input = rows.count()
-    rejects = SparkRejects(rows.filter(F.col(REASON).isNotNull()), id_column)
-    valid = rows.filter(F.col(REASON).isNull())
-    d = len(features)
-    scaled = [(F.col(feature_column(j)) - float(model.mean[j])) / float(model.scale[j])
-              for j in range(d)]
-    label, squared = nearest_expr(scaled, np.asarray(model.centroids, dtype=np.float64))
-    distance = F.sqrt(squared)
-    thresholds = model.thresholds
-    atypical = (F.lit(False) if thresholds is None else
-                distance > F.element_at(F.array(*[F.lit(float(t)) for t in thresholds]), label + 1))
-    labeled = valid.select(
-        F.col(ROW), F.col(id_column).alias(id_column) if id_column else F.col(ROW).alias(ROW_COLUMN),
-        label.alias("_label"), distance.alias(DISTANCE), atypical.alias(ATYPICAL)).persist()
-    counts = labeled.groupBy("_label").agg(F.count(F.lit(1)).alias("n"),
-                                           F.count_if(F.col(ATYPICAL)).alias("a")).collect()
-    k = len(model.clusters)
-    customers, flagged = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
-    for row in counts:
-        customers[row["_label"]], flagged[row["_label"]] = row["n"], row["a"]
-    if n_input == 0 or customers.sum() == 0:
-        release_checkpoint(rows)
+    try:
+        n_input = rows.count()
+        rejects = SparkRejects(rows.filter(F.col(REASON).isNotNull()), id_column)
+        valid = rows.filter(F.col(REASON).isNull())
+        d = len(features)
+        scaled = [(F.col(feature_column(j)) - float(model.mean[j])) / float(model.scale[j])
+                  for j in range(d)]
+        label, squared = nearest_expr(scaled, np.asarray(model.centroids, dtype=np.float64))
+        distance = F.sqrt(squared)
+        thresholds = model.thresholds
+        atypical = (F.lit(False) if thresholds is None else
+                    distance > F.element_at(F.array(*[F.lit(float(t)) for t in thresholds]), label + 1))
+        labeled = valid.select(
+            F.col(ROW), F.col(id_column).alias(id_column) if id_column else F.col(ROW).alias(ROW_COLUMN),
+            label.alias("_label"), distance.alias(DISTANCE), atypical.alias(ATYPICAL)).persist()
+        counts = labeled.groupBy("_label").agg(F.count(F.lit(1)).alias("n"),
+                                               F.count_if(F.col(ATYPICAL)).alias("a")).collect()
+        k = len(model.clusters)
+        customers, flagged = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+        for row in counts:
+            customers[row["_label"]], flagged[row["_label"]] = row["n"], row["a"]
+        if n_input == 0 or customers.sum() == 0:
+            labeled.unpersist()
+            problem = rejects.problem()
+            rejects.close()
+            what = "has a header but no customer rows" if n_input == 0 else (
+                f"has no valid rows: all {n_input:,} rows were rejected (most often: {problem})")
+            raise DataValidationError(f"{source.name} {what}. Fix those values, or check that this "
+                                      "is the file meant for this model.")
+        first = F.col("_label") + 1
+        scored = labeled.orderBy(ROW).select(
+            id_column or ROW_COLUMN,
+            F.element_at(F.array(*[F.lit(int(c)) for c in model.clusters]), first).alias(CLUSTER_COLUMN),
+            F.element_at(F.array(*[F.lit(n) for n in model.names]), first).alias(SEGMENT_COLUMN),
+            DISTANCE, ATYPICAL)
+        if out.suffix != ".parquet":
+            scored = safe_for_spreadsheets(scored, scored.columns)
+        write_dataset(scored, out, csv=out.suffix != ".parquet")
         labeled.unpersist()
-        problem = rejects.problem()
-        rejects.close()
-        what = "has a header but no customer rows" if n_input == 0 else (
-            f"has no valid rows: all {n_input:,} rows were rejected (most often: {problem})")
-        raise DataValidationError(f"{source.name} {what}. Fix those values, or check that this "
-                                  "is the file meant for this model.")
-    first = F.col("_label") + 1
-    scored = labeled.orderBy(ROW).select(
-        id_column or ROW_COLUMN,
-        F.element_at(F.array(*[F.lit(int(c)) for c in model.clusters]), first).alias(CLUSTER_COLUMN),
-        F.element_at(F.array(*[F.lit(n) for n in model.names]), first).alias(SEGMENT_COLUMN),
-        DISTANCE, ATYPICAL)
-    if out.suffix != ".parquet":
-        scored = safe_for_spreadsheets(scored, scored.columns)
-    write_dataset(scored, out, csv=out.suffix != ".parquet")
-    release_checkpoint(rows)
-    labeled.unpersist()
-    return SparkScores(source.name, source.sha256, int(n_input), int(customers.sum()), customers,
-                       flagged, rejects)
+        return SparkScores(source.name, source.sha256, int(n_input), int(customers.sum()), customers,
+                           flagged, rejects)
+    finally:  # the checked rows, whether scoring ends in a result or an error
+        release_checkpoint(rows)
