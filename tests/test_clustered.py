@@ -43,16 +43,19 @@ def _write(folder: Path, batches: list[AssignedBatch], names: list[str], **optio
     return {name: path.read_bytes() for name, path in writer.close().items()}
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("formulas", [True, False])
 @pytest.mark.parametrize("outliers", [False, True])
 @pytest.mark.parametrize(("k", "sizes"), [(1, [50]), (4, [300, 0, 7, 400]), (3, [1000])])
-def test_plain_lines_write_the_bytes_of_the_table_path(tmp_path, monkeypatch, formulas, outliers,
-                                                       k, sizes):
+def test_plain_lines_write_the_bytes_of_the_table_path(tmp_path, monkeypatch, compiled, formulas,
+                                                       outliers, k, sizes):
     rng = np.random.default_rng(k + len(sizes))
     batches = _batches(rng, sum(sizes), sizes, k)
     names = ["Careful · low", "=Target", "Big spenders", "Rest"][:k]
     rule = (OutlierRule(np.array([-1.0, -1.0]), np.array([1.0, 1.0])), lambda X: X) if outliers else None
     monkeypatch.setattr(clustered, "LINE_ROWS", 64)  # several line slices per batch
+    # Lines formatted by the compiled kernel or by Arrow's (large batches take the first).
+    monkeypatch.setattr(clustered, "COMPILED_MIN_ROWS", 1 if compiled else 1 << 62)
     fast = _write(tmp_path / "fast", batches, names, outliers=rule, formulas=formulas)
     monkeypatch.setattr(clustered, "joinable", lambda table, tails: False)
     slow = _write(tmp_path / "slow", batches, names, outliers=rule, formulas=formulas)

@@ -22,7 +22,6 @@ small ones here, with the same results.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from types import ModuleType
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from custseg.optional import compiled_code_allowed
 
 #: Rows per block of the reproducible sums (see the module notes).
 BLOCK_ROWS = 1 << 16
@@ -45,8 +46,7 @@ FUSED_THREADS = 4
 def compiles(n_rows: int) -> bool:
     """Whether passes over ``n_rows`` rows run compiled (:func:`fused_kernels`), told without
     importing Numba (which takes a tenth of a second)."""
-    return (n_rows >= FUSED_MIN_ROWS and not os.environ.get("CUSTSEG_NO_JIT")
-            and importlib.util.find_spec("numba") is not None)
+    return n_rows >= FUSED_MIN_ROWS and compiled_code_allowed()
 
 
 def fused_kernels(n_rows: int) -> ModuleType | None:

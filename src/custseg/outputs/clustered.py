@@ -8,7 +8,10 @@ written in one quoting style for the whole file (decided by the scan), so the by
 depend on how the rows were batched. When no cell needs quotes, each row's line is built once
 (:func:`custseg.io.csvlines.plain_lines`: the input's cells and the segment's columns joined by one
 Arrow kernel) and the segments' lists are those lines regrouped: the same bytes as writing the
-table with Arrow's CSV writer, for a fraction of the work.
+table with Arrow's CSV writer, for a fraction of the work. Batches of at least
+:data:`COMPILED_MIN_ROWS` rows are formatted by compiled code when Numba is there
+(:class:`custseg.io.compiledlines.LineFormatter`: each line written to the file's body and to
+its segment's list in one pass), smaller ones by Arrow's kernels: the same bytes either way.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from custseg.io.csvsafe import (
     plain_header,
     safe_for_spreadsheets,
 )
+from custseg.optional import compiled_code_allowed
 from custseg.runfolder import SEGMENTS_DIR
 from custseg.segmentation.outliers import OutlierRule
 
@@ -39,6 +43,9 @@ from custseg.segmentation.outliers import OutlierRule
 OUTLIER_COLUMN = "outlier"
 #: Rows formatted at a time as plain lines.
 LINE_ROWS = 1 << 17
+#: Batches of at least this many rows are formatted by compiled code (smaller ones do not repay
+#: importing Numba).
+COMPILED_MIN_ROWS = 1 << 16
 
 
 def clustered_plain(scanned: Scan, segments: Sequence[SegmentInfo]) -> bool:
@@ -86,6 +93,7 @@ class ClusteredWriter:
         self.formulas = formulas
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="custseg-segment-lists")
         self._segments_done: Future | None = None
+        self._formatter = None  # a LineFormatter, made on the first large batch
         if self.csv and not formulas:
             self.names = neutralise_formulas(pa.table({"n": self.names})).column("n").combine_chunks()
         # The segment's columns as the end of a plain CSV line, per label (and outlier flag):
@@ -131,14 +139,35 @@ class ClusteredWriter:
         schema = pa.schema([(name, pa.string()) for name in [*table.column_names, *extra]])
         # In slices of LINE_ROWS rows: the lines in flight (being written here, regrouped for
         # the segments' files there) stay a few MB.
+        compiled = len(labels) >= COMPILED_MIN_ROWS and compiled_code_allowed()
+        if compiled and self._formatter is None:
+            from custseg.io.compiledlines import LineFormatter
+
+            self._formatter = LineFormatter(self.tails, self.k)
         for start in range(0, max(len(labels), 1), LINE_ROWS):
             end = min(len(labels), start + LINE_ROWS)
-            lines = plain_lines(cells.slice(start, end - start), self.tails, codes[start:end])
+            part, part_labels = cells.slice(start, end - start), labels[start:end]
+            if compiled:
+                # The formatter's buffers are used in turn: this batch's lines stay valid while
+                # the previous batch's groups are written (waited for below).
+                body, groups = self._formatter.format(part, codes[start:end], part_labels)
+                self.writers[0].write_body(pa.py_buffer(body), len(part_labels), schema)
+                self._wait()
+                self._segments_done = self._pool.submit(
+                    self._write_groups, groups, np.bincount(part_labels, minlength=self.k), schema)
+                continue
+            lines = plain_lines(part, self.tails, codes[start:end])
             self.writers[0].write_body(lines_body(lines), len(lines), schema)
             self._wait()
             self._segments_done = self._pool.submit(self._write_segment_lines, lines,
-                                                    labels[start:end], schema)
+                                                    part_labels, schema)
         return True
+
+    def _write_groups(self, groups: list[np.ndarray], counts: np.ndarray, schema: pa.Schema
+                      ) -> None:
+        for j in range(self.k):
+            if counts[j]:
+                self.writers[1 + j].write_body(pa.py_buffer(groups[j]), int(counts[j]), schema)
 
     def _write_segment_lines(self, lines: pa.Array, labels: np.ndarray, schema: pa.Schema) -> None:
         grouped, bounds = lines_by_code(lines, labels, self.k)
