@@ -114,6 +114,6 @@ def test_a_table_without_columns_gives_the_tails_alone():
                                                ([0], [0])])
 def test_codes_and_groups_out_of_range_are_refused(codes, groups):
     formatter = LineFormatter(line_tails([["0"], ["1"]]), 2)
-    with pytest.raises(ValueError, match="outside|one code"):
+    with pytest.raises(ValueError, match=r"outside|one code"):
         formatter.format(pa.table({"a": ["x", "y"]}), np.array(codes),
                          None if groups is None else np.array(groups))
