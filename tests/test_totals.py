@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from custseg.describe.totals import SegmentTotals
+from custseg.engines import kernels
 from custseg.engines.base import AssignedBatch
 from custseg.engines.columns import ColumnPlan
 
@@ -22,12 +23,17 @@ def _cell_by_cell(plan: ColumnPlan, column: pa.ChunkedArray, labels: np.ndarray,
     return counts
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("chunks", [1, 3])
 @pytest.mark.parametrize("nulls", [False, True])
-def test_category_counts_match_a_count_cell_by_cell(chunks, nulls):
+def test_category_counts_match_a_count_cell_by_cell(monkeypatch, compiled, chunks, nulls):
+    # Large columns are compared with the categories by compiled code (custseg.engines.rowcounts)
+    monkeypatch.setattr(kernels, "FUSED_MIN_ROWS", 0 if compiled else 1 << 62)
     rng = np.random.default_rng(chunks)
     n, k = 600, 3
-    cells = rng.choice(["Male", " Male", "Female ", "", "Other", "  "], n).tolist()
+    cells = rng.choice(["Male", " Male", "Female ", "", "Other", "  ", "\tFemale", "\u00a0Male",
+                        "Male\u3000", "Mal", "Males", "émale", "Femal\u00e9", "male", "M"],
+                       n).tolist()
     if nulls:
         cells[5] = None
     pieces = np.array_split(np.arange(n), chunks)

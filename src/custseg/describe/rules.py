@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
+from custseg.engines.kernels import compiles
+
 TARGET_FIDELITY = 0.95
 MAX_DEPTH = 5
 MIN_LEAF_SHARE = 0.005
@@ -111,8 +113,18 @@ class RuleAgreement:
         self.n += int(n)
 
     def observe(self, batch: object) -> None:
-        self.agree += int((tree_predict(self.rules.tree, batch.values) == batch.labels).sum())
-        self.n += len(batch.labels)
+        X, labels = batch.values, batch.labels
+        if compiles(len(X)):  # one compiled walk per row, no masks
+            from custseg.engines.rowcounts import tree_agreement
+
+            t = self.rules.tree.tree_
+            self.agree += int(tree_agreement(
+                np.ascontiguousarray(X, dtype=np.float64), t.feature.astype(np.int64),
+                t.threshold, t.children_left.astype(np.int64), t.children_right.astype(np.int64),
+                _leaf_classes(self.rules.tree).astype(np.int64), np.ascontiguousarray(labels)))
+        else:
+            self.agree += int((tree_predict(self.rules.tree, X) == labels).sum())
+        self.n += len(labels)
 
     def result(self) -> SegmentRules:
         """The rules with their fidelity over every customer observed."""
@@ -132,7 +144,7 @@ def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
     [0, 1]
     """
     t = tree.tree_
-    leaf_class = tree.classes_.take(np.argmax(t.value[:, 0, :], axis=1))
+    leaf_class = _leaf_classes(tree)
     columns: dict[int, np.ndarray] = {}
     out = np.empty(len(X), dtype=leaf_class.dtype)
     stack: list[tuple[int, np.ndarray | None]] = [(0, None)]  # (node, rows reaching it; None: all)
@@ -151,6 +163,11 @@ def tree_predict(tree: DecisionTreeClassifier, X: np.ndarray) -> np.ndarray:
         else:
             stack += [(int(t.children_right[node]), reach & ~goes_left), (int(left), reach & goes_left)]
     return out
+
+
+def _leaf_classes(tree: DecisionTreeClassifier) -> np.ndarray:
+    """The class each node predicts (its majority), by node."""
+    return tree.classes_.take(np.argmax(tree.tree_.value[:, 0, :], axis=1))
 
 
 def _leaf_rules(tree: DecisionTreeClassifier, features: Sequence[str], k: int) -> dict[int, list[str]]:

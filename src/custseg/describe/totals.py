@@ -18,8 +18,13 @@ import pyarrow.compute as pc
 
 from custseg.engines.base import AssignedBatch
 from custseg.engines.columns import ColumnPlan
-from custseg.engines.kernels import Blocks, group_sums
+from custseg.engines.kernels import Blocks, compiles, group_sums
+from custseg.io.csvlines import text_buffers
 from custseg.io.numbers import parse_numbers
+
+#: Categorical columns with at most this many categories are counted by compiled code on large
+#: batches (each cell compared with each category in turn).
+MAX_COMPARED_CATEGORIES = 64
 
 
 class SegmentTotals:
@@ -136,14 +141,32 @@ class SegmentTotals:
             text = plan.category_text(column)
             return np.asarray(pc.fill_null(pc.index_in(text, value_set=categories), -1)
                               ).astype(np.int64)
-        # The distinct cells looked up once (a few texts, not one per row), then spread.
+        # Large chunks: compared with the categories by compiled code, the few cells it leaves
+        # (ends that trimming could change) looked up as small ones are. Small chunks: the
+        # distinct cells looked up once (a few texts, not one per row), then spread.
+        compiled = compiles(len(column)) and len(categories) <= MAX_COMPARED_CATEGORIES
         parts = []
         for chunk in column.chunks:
-            encoded = pc.dictionary_encode(chunk)
-            known = np.asarray(pc.fill_null(pc.index_in(plan.category_text(encoded.dictionary),
-                                                        value_set=categories), -1)).astype(np.int64)
-            parts.append(known[encoded.indices.to_numpy()])
+            if compiled:
+                from custseg.engines.rowcounts import UNDECIDED, text_codes
+
+                code = np.empty(len(chunk), dtype=np.int64)
+                text_codes(*text_buffers(chunk), *text_buffers(categories), code)
+                undecided = np.flatnonzero(code == UNDECIDED)
+                if undecided.size:
+                    code[undecided] = self._looked_up(plan, categories,
+                                                      chunk.take(pa.array(undecided)))
+                parts.append(code)
+            else:
+                parts.append(self._looked_up(plan, categories, chunk))
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    @staticmethod
+    def _looked_up(plan: ColumnPlan, categories: pa.Array, chunk: pa.Array) -> np.ndarray:
+        encoded = pc.dictionary_encode(chunk)
+        known = np.asarray(pc.fill_null(pc.index_in(plan.category_text(encoded.dictionary),
+                                                    value_set=categories), -1)).astype(np.int64)
+        return known[encoded.indices.to_numpy()]
 
     def _add_block(self, labels: np.ndarray, values: np.ndarray, squared: np.ndarray,
                    extra: np.ndarray) -> None:

@@ -26,6 +26,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from custseg.io.csvlines import text_buffers
+
 #: Spare bytes after each output region (the longest overshoot of a copy is 15).
 SLACK = 16
 _OPTIONS = {"nogil": True, "cache": True, "boundscheck": False}
@@ -110,7 +112,7 @@ class LineFormatter:
     """
 
     def __init__(self, tails: pa.Array, k: int) -> None:
-        offsets, data = _parts(tails)
+        offsets, data = text_buffers(tails)
         self._tail_offsets = np.ascontiguousarray(offsets, dtype=np.int32)
         self._tails = np.zeros(len(data) + SLACK, dtype=np.uint8)  # padded: read 16 at a time
         self._tails[:len(data)] = data
@@ -149,7 +151,7 @@ class LineFormatter:
         if len(codes) != table.num_rows or len(groups) != table.num_rows:
             raise ValueError("one code and one group per row are needed")
         # A table's columns may be chunked differently: its record batches line them up.
-        batches = [(batch.num_rows, [_parts(column) for column in batch.columns])
+        batches = [(batch.num_rows, [text_buffers(column) for column in batch.columns])
                    for batch in table.to_batches()]
         lengths = self._tail_lengths[codes] + table.num_columns
         start = 0
@@ -197,16 +199,6 @@ class LineFormatter:
         self._buffers[self._turn] = (body, grouped)
         self._turn = 1 - self._turn
         return body, grouped
-
-
-def _parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string array's offsets (one more than its rows, from its slice offset) and its whole
-    data buffer, as NumPy views."""
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset:array.offset + len(array) + 1]
-    data = buffers[2]
-    return offsets, (np.frombuffer(data, dtype=np.uint8) if data is not None and data.size
-                     else np.zeros(0, np.uint8))
 
 
 def _address(data: np.ndarray) -> int:

@@ -108,6 +108,23 @@ def lines_by_code(lines: pa.Array, codes: np.ndarray, k: int) -> tuple[pa.Array,
     return lines.take(pa.array(order.astype(np.int32))), bounds
 
 
+def text_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (one more than its rows, from its slice offset) and its whole
+    data buffer, as NumPy views (no copy): cell ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
+
+    Examples
+    --------
+    >>> offsets, data = text_buffers(pa.array(["ab", "", "c"]).slice(1))
+    >>> offsets.tolist(), bytes(data)
+    ([2, 2, 3], b'abc')
+    """
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[array.offset:array.offset + len(array) + 1]
+    data = buffers[2]
+    return offsets, (np.frombuffer(data, dtype=np.uint8) if data is not None and data.size
+                     else np.zeros(0, np.uint8))
+
+
 def _data_bytes(chunk: pa.Array) -> int:
     if len(chunk) == 0:
         return 0

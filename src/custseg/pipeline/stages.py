@@ -227,7 +227,7 @@ def segment_in(engine: Engine, config: RunConfig, *, previous: PreviousRun | Non
     _, sample_outliers, rule = regular
     # Counted over every customer where rows pass through Python; on Spark (which would have to
     # send every row to the driver for it), on the sample.
-    outliers = OutlierCounter(rule, segmenter.scaler_.transform, k)
+    outliers = OutlierCounter(rule, segmenter.scaler_, k)
     if not engine.flags_outliers:
         outliers.per_segment += np.bincount(labels[sample_outliers], minlength=k)
     observers: list = [totals, agreement, *([outliers] if engine.flags_outliers else [])]
