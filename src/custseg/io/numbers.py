@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.io.rejects import Reason
+from custseg.optional import compiled_code_allowed
 
 #: Plausible ranges of known columns, keyed by canonical name: (low, high), inclusive; None is
 #: unbounded. Edit here to add a rule; a feature without an entry only has to be a finite number.
@@ -25,6 +26,9 @@ RANGE_RULES: dict[str, tuple[float | None, float | None]] = {
 #: breaks the fit's arithmetic (the CRM rules' tree works in float32, whose range ends at 3.4e38),
 #: so it is rejected with a reason rather than segmented.
 MAX_MAGNITUDE = 1e30
+#: Text columns of at least this many cells are parsed by compiled code when their numbers are
+#: plain (:mod:`custseg.io.compiledparse`); smaller ones do not repay importing Numba.
+COMPILED_MIN_CELLS = 1 << 16
 #: Text that means "no value" in exports, compared after trimming and lower-casing.
 MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -81,7 +85,15 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         column = column.dictionary_decode()
     codes = np.zeros(len(column), dtype=np.uint8)
     messy = False
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    plain = None
+    if (thousands is None and len(column) >= COMPILED_MIN_CELLS and pa.types.is_string(column.type)
+            and compiled_code_allowed()):
+        from custseg.io.compiledparse import plain_decimals  # one pass over the text
+
+        plain = plain_decimals(column)
+    if plain is not None:
+        numbers = plain  # every cell a plain number, parsed as Arrow's cast parses it
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         text = column if thousands is None else _ungrouped(column, thousands)
         try:
             numbers = pc.cast(text, pa.float64())  # fast path: every cell a plain number
@@ -99,7 +111,8 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
         numbers = pa.nulls(len(column), pa.float64())
         codes[:] = NON_NUMERIC
         messy = True
-    values = numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    values = (numbers if isinstance(numbers, np.ndarray)
+              else numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
     if not (messy or column.null_count or values.dtype != np.float64) and _all_usable(values):
         # The usual column: every cell a finite number within range; two reductions decide it.
         return (values if values.flags.writeable or not writeable else values.copy()), codes
