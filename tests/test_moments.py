@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import StandardScaler
 
+from custseg.engines import kernels
 from custseg.engines.kernels import Blocks
 from custseg.engines.moments import BlockMoments
 
@@ -44,15 +45,22 @@ def _data(rng: np.random.Generator, n: int, d: int, kind: str) -> np.ndarray:
         return rng.integers(0, 150, (n, d)).astype(np.float64)
     if kind == "wide":
         return rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-6, 12, d) + rng.uniform(-1e6, 1e6, d)
+    if kind == "negative zeros":  # a block whose column sums to zero from -0.0 cells
+        X = rng.standard_normal((n, d))
+        X[:200, 1] = -0.0
+        return X
     X = rng.integers(0, 3, (n, d)).astype(np.float64)  # constant-ish columns
     X[:, 0] = 7.0
     return X
 
 
-@pytest.mark.parametrize("kind", ["integers", "wide", "constant"])
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("kind", ["integers", "wide", "constant", "negative zeros"])
 @pytest.mark.parametrize("d", [2, 3, 5])
 @pytest.mark.parametrize("cuts", [[1000], [64, 64, 64], [63, 1, 700, 3, 129], [5], [1, 64, 1]])
-def test_same_bits_as_partial_fit_block_by_block(kind, d, cuts):
+def test_same_bits_as_partial_fit_block_by_block(monkeypatch, compiled, kind, d, cuts):
+    # Large inputs take the compiled per-block sums (custseg.engines.momentkernel).
+    monkeypatch.setattr(kernels, "FUSED_MIN_ROWS", 0 if compiled else 1 << 62)
     rng = np.random.default_rng(d * 100 + len(cuts))
     X = _data(rng, sum(cuts), d, kind)
     batches = np.split(X, np.cumsum(cuts)[:-1])

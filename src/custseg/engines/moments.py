@@ -12,7 +12,8 @@ formula (Chan, Golub and LeVeque), operation for operation. The last block alway
 ``partial_fit`` itself, which leaves every fitted attribute (``scale_`` too) as it would.
 
 Blocks with a missing value (NaN), a single feature (whose sums NumPy adds pairwise) or values
-not float64 are left to ``partial_fit``.
+not float64 are left to ``partial_fit``. On large inputs the per-block sums are computed by
+compiled code (:mod:`custseg.engines.momentkernel`), with the same operations in the same order.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from custseg.engines.kernels import BLOCK_ROWS
+from custseg.engines.kernels import BLOCK_ROWS, compiles
 
 #: Bytes of the transposed copy of the blocks reduced together (16 blocks of two features):
 #: wide enough for the adds to run in SIMD, small enough to stay in cache.
@@ -104,6 +105,13 @@ class BlockMoments:
         m, d = len(X) // self.size, X.shape[1]
         fast = (d >= 2 and X.dtype == np.float64 and X.flags.c_contiguous
                 and not np.isnan(X).any())
+        if fast and compiles(len(X)):  # every block in one compiled call: the same bits
+            from custseg.engines.momentkernel import block_moments as compiled_moments
+
+            sums, unnormalized = compiled_moments(X, self.size)
+            for b in range(m):
+                _merge(self.scaler, sums[b], unnormalized[b], self.size, d)
+            return
         group = max(1, GROUP_BYTES // (self.size * d * 8))
         for first in range(0, m, group):
             blocks = X[first * self.size:min(m, first + group) * self.size]
