@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pytest
 
 from custseg.engines.sample import Reservoir, mix
 
@@ -34,3 +36,22 @@ def test_reservoir_keeps_the_rows_with_the_smallest_keys_whatever_the_batches():
     expected = np.sort(rows[np.argsort(_textbook_mix(rows.astype(np.uint64) ^ salt))[:300]])
     assert whole.sample().rows.tolist() == expected.tolist()
     assert pieces.sample().rows.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("batch", [1, 97, 733, 5000])
+def test_the_sampled_cells_are_the_sampled_rows_whatever_the_batches(batch):
+    rows = np.arange(2, 5002)
+    values = np.column_stack([rows, -rows]).astype(np.float64)
+    table = pa.table({"id": [str(r) for r in rows], "n": rows})
+    reservoir = Reservoir(300, seed=3)
+    for start in range(0, len(rows), batch):  # many batches: the pool is cut several times
+        reservoir.offer(rows[start:start + batch], values[start:start + batch],
+                        table.slice(start, batch))
+    sample = reservoir.sample()
+    salt = _textbook_mix(np.array([3], dtype=np.uint64))[0]
+    expected = np.sort(rows[np.argsort(_textbook_mix(rows.astype(np.uint64) ^ salt))[:300]])
+    assert sample.rows.tolist() == expected.tolist()
+    assert sample.values[:, 0].tolist() == expected.tolist()
+    assert sample.table.column("n").to_pylist() == expected.tolist()
+    assert sample.table.column("id").to_pylist() == [str(r) for r in expected]
+    assert reservoir.sample().rows.tolist() == expected.tolist()  # sampling again: the same

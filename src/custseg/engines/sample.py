@@ -62,6 +62,11 @@ class Sample:
 class Reservoir:
     """Keeps the ``capacity`` rows with the smallest hashed keys among those offered.
 
+    Offered rows go to a pool; a row whose key is above the ``capacity``-th smallest key seen
+    (in the pool, or in its own batch) can never be kept and is dropped at once. The pool is cut
+    back to ``capacity`` rows only when it holds twice as many (and by :meth:`sample`), so the
+    kept rows' cells are taken once per cut, not once per batch.
+
     Examples
     --------
     >>> r = Reservoir(2, seed=0)
@@ -74,35 +79,58 @@ class Reservoir:
         self.capacity = capacity
         self.salt = mix(np.array([seed % 2**64], dtype=np.uint64))[0]
         self.keys = np.empty(0, dtype=np.uint64)
-        self.rows = np.empty(0, dtype=np.int64)
-        self.values: np.ndarray | None = None
-        self.table: pa.Table | None = None
+        self._rows: list[np.ndarray] = []
+        self._values: list[np.ndarray] = []
+        self._tables: list[pa.Table] = []
+        self._bound: np.uint64 | None = None  # keys above it can never be kept
 
     def offer(self, rows: np.ndarray, values: np.ndarray, table: pa.Table | None = None) -> None:
         """Offer valid rows: their row numbers, feature values and (optionally) cells."""
-        if len(rows) == 0:
+        if len(rows) == 0 or self.capacity <= 0:
             return
         keys = mix(rows.astype(np.uint64) ^ self.salt)
+        bound = self._bound
+        if len(keys) > self.capacity:  # no more than capacity of this batch can be kept either
+            own = np.partition(keys, self.capacity - 1)[self.capacity - 1]
+            bound = own if bound is None else min(bound, own)
+        # Copies (fancy indexing, take) in every case: the pool never pins the caller's memory.
+        chosen = (np.arange(len(keys)) if bound is None
+                  else np.flatnonzero(keys <= bound))
+        if len(chosen) == 0:
+            return
+        self.keys = np.concatenate([self.keys, keys[chosen]])
+        self._rows.append(rows[chosen])
+        self._values.append(np.asarray(values)[chosen])
+        if table is not None:
+            self._tables.append(table.take(pa.array(chosen)))
+        if len(self.keys) > 2 * self.capacity:
+            self._cut()
         if len(self.keys) >= self.capacity:
-            chosen = np.flatnonzero(keys < self.keys.max())
-            if len(chosen) == 0:
-                return
-            keys, rows, values = keys[chosen], rows[chosen], values[chosen]
-            table = None if table is None else table.take(pa.array(chosen))
-        all_keys = np.concatenate([self.keys, keys])
-        all_rows = np.concatenate([self.rows, rows])
-        all_values = values if self.values is None else np.concatenate([self.values, values])
-        all_table = table if self.table is None or table is None else pa.concat_tables([self.table, table])
-        if len(all_keys) > self.capacity:
-            keep = np.sort(np.argpartition(all_keys, self.capacity - 1)[:self.capacity])
-            all_keys, all_rows, all_values = all_keys[keep], all_rows[keep], all_values[keep]
-            all_table = None if all_table is None else all_table.take(pa.array(keep))
-        self.keys, self.rows, self.values = all_keys, all_rows, np.array(all_values)
-        self.table = None if all_table is None else all_table.combine_chunks()
+            self._bound = np.partition(self.keys, self.capacity - 1)[self.capacity - 1]
+
+    def _cut(self) -> None:
+        """Keep the pool's ``capacity`` smallest keys, in pool order."""
+        rows, values, table = self._pooled()
+        if len(self.keys) > self.capacity:
+            keep = np.sort(np.argpartition(self.keys, self.capacity - 1)[:self.capacity])
+            self.keys, rows, values = self.keys[keep], rows[keep], values[keep]
+            table = None if table is None else table.take(pa.array(keep))
+        self._rows, self._values = [rows], [values]
+        self._tables = [] if table is None else [table]
+
+    def _pooled(self) -> tuple[np.ndarray, np.ndarray, pa.Table | None]:
+        rows = (np.concatenate(self._rows) if len(self._rows) != 1 else self._rows[0]
+                ) if self._rows else np.empty(0, dtype=np.int64)
+        values = (np.concatenate(self._values) if len(self._values) != 1 else self._values[0]
+                  ) if self._values else np.empty((0, 0))
+        table = (None if not self._tables else self._tables[0] if len(self._tables) == 1
+                 else pa.concat_tables(self._tables).combine_chunks())
+        return rows, values, table
 
     def sample(self) -> Sample:
         """The kept rows, in row order."""
-        order = np.argsort(self.rows, kind="stable")
-        values = self.values[order] if self.values is not None else np.empty((0, 0))
-        table = None if self.table is None else self.table.take(pa.array(order))
-        return Sample(table, self.rows[order], values)
+        self._cut()
+        rows, values, table = self._pooled()
+        order = np.argsort(rows, kind="stable")
+        return Sample(None if table is None else table.take(pa.array(order)), rows[order],
+                      values[order])
