@@ -187,3 +187,18 @@ def test_compiles_is_told_without_importing_numba(monkeypatch):
     assert not compiles(FUSED_MIN_ROWS - 1)
     monkeypatch.setenv("CUSTSEG_NO_JIT", "1")
     assert not compiles(10 * FUSED_MIN_ROWS)
+
+
+def test_warm_up_loads_numba_in_the_background_for_large_inputs_only(monkeypatch):
+    from custseg.engines.kernels import WARM_UP_BYTES, warm_up
+
+    assert warm_up(WARM_UP_BYTES - 1) is None
+    thread = warm_up(WARM_UP_BYTES)
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    import sys
+
+    assert "numba" in sys.modules
+    monkeypatch.setenv("CUSTSEG_NO_JIT", "1")
+    assert warm_up(10 * WARM_UP_BYTES) is None

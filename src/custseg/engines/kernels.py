@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +48,37 @@ def compiles(n_rows: int) -> bool:
     """Whether passes over ``n_rows`` rows run compiled (:func:`fused_kernels`), told without
     importing Numba (which takes a tenth of a second)."""
     return n_rows >= FUSED_MIN_ROWS and compiled_code_allowed()
+
+
+#: Inputs of at least this many bytes (about FUSED_MIN_ROWS rows of a narrow table) have Numba
+#: loaded while they are read (:func:`warm_up`).
+WARM_UP_BYTES = 2 << 20
+
+
+def warm_up(input_bytes: int) -> threading.Thread | None:
+    """Load Numba and its compiled-code machinery in a background thread, for an input of
+    ``input_bytes`` bytes big enough to run compiled kernels.
+
+    The first compiled call of a process costs about half a second (importing Numba, then its
+    registries); started before the input is read, that work runs while Arrow's readers (which
+    release the GIL) parse the file, not when the scan first needs a kernel. Nothing is
+    compiled here (the kernels are cached on disk), and a failure is left for the kernels'
+    own first call to report. Returns the thread, or None when not worth it.
+    """
+    if input_bytes < WARM_UP_BYTES or not compiled_code_allowed():
+        return None
+    thread = threading.Thread(target=_load_compiled_code, name="custseg-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_compiled_code() -> None:
+    try:
+        from custseg.engines.momentkernel import block_moments
+
+        block_moments(np.zeros((1, 1)), 1)  # a tiny call: loads the cached machine code
+    except Exception:  # the kernels' first real call reports any problem
+        return
 
 
 def fused_kernels(n_rows: int) -> ModuleType | None:
