@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import MALL_K5
@@ -140,3 +142,25 @@ def test_the_program_runs_the_seed_job_with_startup_applied(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "out" / "segments.json").read_text())
     assert summary["k"] == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rows", [100_000, 140_000])
+def test_numba_is_loaded_only_for_runs_that_use_compiled_kernels(tmp_path, rows):
+    """Below COMPILED_MIN_ROWS (2^17) rows nothing is compiled, so nothing may load Numba (half a
+    second): not the parsing, the clustered lines or the warm-up of a 2 MB file."""
+    rng = np.random.default_rng(rows)
+    income = rng.integers(15, 140, rows)
+    table = pd.DataFrame({"CustomerID": np.arange(1, rows + 1),
+                          "Gender": rng.choice(["Male", "Female"], rows),
+                          "Age": rng.integers(18, 70, rows), "Annual Income (k$)": income,
+                          "Spending Score (1-100)": rng.integers(1, 101, rows)})
+    path = tmp_path / "customers.csv"
+    table.to_csv(path, index=False)
+    out = _python(f"""
+        import json, sys
+        from custseg.pipeline import run
+        run(input={str(path)!r}, out={str(tmp_path / "out")!r}, k=5, seed=0)
+        print(json.dumps({{"numba": "numba" in sys.modules}}))
+    """)
+    assert out["numba"] == (rows >= 1 << 17)

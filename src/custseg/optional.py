@@ -52,6 +52,11 @@ def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
             f"with: pip install 'custseg[{extra}]'") from exc
 
 
+#: Work over at least this many rows runs in custseg's compiled kernels (Numba); smaller work
+#: does not repay loading Numba (half a second), so a run on fewer rows never loads it.
+COMPILED_MIN_ROWS = 1 << 17
+
+
 def compiled_code_allowed() -> bool:
     """Whether custseg's compiled kernels (Numba) may run: Numba is installed and the
     ``CUSTSEG_NO_JIT`` environment variable is not set. Told without importing Numba (which

@@ -33,13 +33,13 @@ from types import ModuleType
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from custseg.optional import compiled_code_allowed
+from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed
 
 #: Rows per block of the reproducible sums (see the module notes).
 BLOCK_ROWS = 1 << 16
 #: Passes over at least this many rows run in the compiled kernels (:func:`fused_kernels`);
 #: smaller ones do not repay importing Numba.
-FUSED_MIN_ROWS = 1 << 17
+FUSED_MIN_ROWS = COMPILED_MIN_ROWS
 #: Threads of the compiled kernels at most (blocks are independent; sums are added in order).
 FUSED_THREADS = 4
 
@@ -50,9 +50,10 @@ def compiles(n_rows: int) -> bool:
     return n_rows >= FUSED_MIN_ROWS and compiled_code_allowed()
 
 
-#: Inputs of at least this many bytes (about FUSED_MIN_ROWS rows of a narrow table) have Numba
-#: loaded while they are read (:func:`warm_up`).
-WARM_UP_BYTES = 2 << 20
+#: Inputs of at least this many bytes (about three times FUSED_MIN_ROWS rows of a narrow table,
+#: so a smaller run seldom loads Numba for nothing) have Numba loaded while they are read
+#: (:func:`warm_up`).
+WARM_UP_BYTES = 8 << 20
 
 
 def warm_up(input_bytes: int) -> threading.Thread | None:
@@ -67,6 +68,11 @@ def warm_up(input_bytes: int) -> threading.Thread | None:
     """
     if input_bytes < WARM_UP_BYTES or not compiled_code_allowed():
         return None
+    return load_in_background()
+
+
+def load_in_background() -> threading.Thread:
+    """Start loading Numba's machinery in a background thread (see :func:`warm_up`)."""
     thread = threading.Thread(target=_load_compiled_code, name="custseg-warm-up", daemon=True)
     thread.start()
     return thread

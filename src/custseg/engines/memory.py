@@ -18,7 +18,13 @@ import numpy as np
 import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
-from custseg.engines.kernels import BLOCK_ROWS, assign_rows, warm_up
+from custseg.engines.kernels import (
+    BLOCK_ROWS,
+    assign_rows,
+    compiles,
+    load_in_background,
+    warm_up,
+)
 from custseg.engines.scan import Scan, Scanner, ScanSpec
 from custseg.io.chunks import Chunk, Source
 from custseg.io.formats import sequential_rows
@@ -65,9 +71,11 @@ class MemoryEngine(Engine):
     def scan(self, spec: ScanSpec, progress: Progress | None = None) -> Scan:
         progress = progress or NullProgress()
         info = self.source.info()
-        warm_up(self.source.memory_basis()[0])  # Numba loads while the input is read
+        loading = warm_up(self.source.memory_basis()[0])  # Numba loads while the input is read
         with progress.task(f"Reading {self.source.name}"):
             chunk = self.source.read_whole()
+        if loading is None and compiles(chunk.table.num_rows):  # many rows in a small file
+            load_in_background()
         scanner = Scanner(spec, info, self._reject_store())
         tables, rows = [], []
         # The values are written in place, valid rows one after the other (no copy to join

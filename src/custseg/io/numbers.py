@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.io.rejects import Reason
-from custseg.optional import compiled_code_allowed
+from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed
 
 #: Plausible ranges of known columns, keyed by canonical name: (low, high), inclusive; None is
 #: unbounded. Edit here to add a rule; a feature without an entry only has to be a finite number.
@@ -28,7 +28,7 @@ RANGE_RULES: dict[str, tuple[float | None, float | None]] = {
 MAX_MAGNITUDE = 1e30
 #: Text columns of at least this many cells are parsed by compiled code when their numbers are
 #: plain (:mod:`custseg.io.compiledparse`); smaller ones do not repay importing Numba.
-COMPILED_MIN_CELLS = 1 << 16
+COMPILED_MIN_CELLS = COMPILED_MIN_ROWS
 #: Text that means "no value" in exports, compared after trimming and lower-casing.
 MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "#n/a", "-")
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"

@@ -9,7 +9,7 @@ depend on how the rows were batched. When no cell needs quotes, each row's line 
 (:func:`custseg.io.csvlines.plain_lines`: the input's cells and the segment's columns joined by one
 Arrow kernel) and the segments' lists are those lines regrouped: the same bytes as writing the
 table with Arrow's CSV writer, for a fraction of the work. Batches of at least
-:data:`COMPILED_MIN_ROWS` rows are formatted by compiled code when Numba is there
+:data:`custseg.optional.COMPILED_MIN_ROWS` rows are formatted by compiled code when Numba is there
 (:class:`custseg.io.compiledlines.LineFormatter`: each line written to the file's body and to
 its segment's list in one pass), smaller ones by Arrow's kernels: the same bytes either way.
 """
@@ -35,7 +35,7 @@ from custseg.io.csvsafe import (
     plain_header,
     safe_for_spreadsheets,
 )
-from custseg.optional import compiled_code_allowed
+from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed
 from custseg.runfolder import SEGMENTS_DIR
 from custseg.segmentation.outliers import OutlierRule
 
@@ -43,9 +43,6 @@ from custseg.segmentation.outliers import OutlierRule
 OUTLIER_COLUMN = "outlier"
 #: Rows formatted at a time as plain lines.
 LINE_ROWS = 1 << 17
-#: Batches of at least this many rows are formatted by compiled code (smaller ones do not repay
-#: importing Numba).
-COMPILED_MIN_ROWS = 1 << 16
 
 
 def clustered_plain(scanned: Scan, segments: Sequence[SegmentInfo]) -> bool:
