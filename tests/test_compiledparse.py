@@ -9,6 +9,7 @@ import pytest
 
 from custseg.io import ids, numbers
 from custseg.io.compiledparse import plain_decimals, plain_integers
+from custseg.optional import mark_compiled_code_loaded
 
 
 def _plain_cells(rng: np.random.Generator, n: int) -> list[str]:
@@ -56,6 +57,8 @@ def test_plain_integers_are_the_arrow_paths_keys(cells):
 
 @pytest.mark.parametrize("spoil", [None, "12k", " 7", "1e3"])
 def test_parse_numbers_gives_the_same_on_large_columns_either_way(monkeypatch, spoil):
+    plain_decimals(pa.array(["1"]))
+    mark_compiled_code_loaded()  # as the first compiled call of a run does
     rng = np.random.default_rng(8)
     cells = _plain_cells(rng, numbers.COMPILED_MIN_CELLS)
     if spoil is not None:

@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from custseg.engines import kernels
 from custseg.engines.kernels import Blocks
 from custseg.engines.moments import BlockMoments
+from custseg.optional import mark_compiled_code_loaded
 
 
 def _reference(batches: list[np.ndarray], size: int, transform=None) -> StandardScaler:
@@ -61,6 +62,7 @@ def _data(rng: np.random.Generator, n: int, d: int, kind: str) -> np.ndarray:
 def test_same_bits_as_partial_fit_block_by_block(monkeypatch, compiled, kind, d, cuts):
     # Large inputs take the compiled per-block sums (custseg.engines.momentkernel).
     monkeypatch.setattr(kernels, "FUSED_MIN_ROWS", 0 if compiled else 1 << 62)
+    mark_compiled_code_loaded()  # used once Numba is loaded
     rng = np.random.default_rng(d * 100 + len(cuts))
     X = _data(rng, sum(cuts), d, kind)
     batches = np.split(X, np.cumsum(cuts)[:-1])

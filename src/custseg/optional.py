@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import threading
 from types import ModuleType
 
 from custseg.exceptions import MissingDependencyError
@@ -62,3 +63,20 @@ def compiled_code_allowed() -> bool:
     ``CUSTSEG_NO_JIT`` environment variable is not set. Told without importing Numba (which
     takes a tenth of a second); the kernels give the same results as the NumPy/Arrow code."""
     return not os.environ.get("CUSTSEG_NO_JIT") and importlib.util.find_spec("numba") is not None
+
+
+_LOADED = threading.Event()
+
+
+def compiled_code_loaded() -> bool:
+    """Whether Numba's machinery is loaded in this process (:func:`mark_compiled_code_loaded`).
+
+    Kernels that only save a little on their own (parsing, the scaler's moments) run compiled
+    once it is, and never wait for it: their NumPy/Arrow path gives the same results.
+    """
+    return _LOADED.is_set()
+
+
+def mark_compiled_code_loaded() -> None:
+    """Record that a compiled kernel has run in this process (Numba is loaded)."""
+    _LOADED.set()

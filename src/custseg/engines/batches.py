@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from custseg.engines.base import AssignedBatch, Engine, Observer
-from custseg.engines.kernels import BLOCK_ROWS, assign_rows, single_blas
+from custseg.engines.kernels import BLOCK_ROWS, assign_rows, single_blas, warm_up
 from custseg.engines.scan import Scan, Scanner, ScanSpec
 from custseg.io.chunks import Source
 from custseg.progress import NullProgress, Progress
@@ -83,6 +83,7 @@ class BatchEngine(Engine):
     def scan(self, spec: ScanSpec, progress: Progress | None = None) -> Scan:
         progress = progress or NullProgress()
         scanner = Scanner(spec, self.source.info(), self._reject_store())
+        warm_up(self.source.memory_basis()[0])  # Numba loads while the first batches are read
         self.n_features = len(spec.feature_columns)
         total = self._progress_total()
         with (progress.task(f"Reading and checking {self.source.name}", total=total or 100,

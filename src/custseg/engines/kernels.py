@@ -33,7 +33,11 @@ from types import ModuleType
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed
+from custseg.optional import (
+    COMPILED_MIN_ROWS,
+    compiled_code_allowed,
+    mark_compiled_code_loaded,
+)
 
 #: Rows per block of the reproducible sums (see the module notes).
 BLOCK_ROWS = 1 << 16
@@ -50,10 +54,12 @@ def compiles(n_rows: int) -> bool:
     return n_rows >= FUSED_MIN_ROWS and compiled_code_allowed()
 
 
-#: Inputs of at least this many bytes (about three times FUSED_MIN_ROWS rows of a narrow table,
-#: so a smaller run seldom loads Numba for nothing) have Numba loaded while they are read
-#: (:func:`warm_up`).
-WARM_UP_BYTES = 8 << 20
+#: Inputs of at least this many bytes (about 3 million rows of a narrow table), or of
+#: :data:`WARM_UP_ROWS` rows, have Numba loaded in the background (:func:`warm_up`). Below, the
+#: run's first compiled pass loads it: a background load only pays when the scan is long enough
+#: to use it, and on 10^6 rows it slowed the whole run by 5% (both cores are busy then).
+WARM_UP_BYTES = 64 << 20
+WARM_UP_ROWS = 1 << 22
 
 
 def warm_up(input_bytes: int) -> threading.Thread | None:
@@ -85,6 +91,7 @@ def _load_compiled_code() -> None:
         block_moments(np.zeros((1, 1)), 1)  # a tiny call: loads the cached machine code
     except Exception:  # the kernels' first real call reports any problem
         return
+    mark_compiled_code_loaded()
 
 
 def fused_kernels(n_rows: int) -> ModuleType | None:
@@ -96,6 +103,7 @@ def fused_kernels(n_rows: int) -> ModuleType | None:
         from custseg.engines import fused
     except ImportError:
         return None
+    mark_compiled_code_loaded()
     return fused
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 from custseg.engines.base import AssignedBatch, Engine, Observer
 from custseg.engines.kernels import (
     BLOCK_ROWS,
+    WARM_UP_ROWS,
     assign_rows,
     compiles,
     load_in_background,
@@ -74,7 +75,8 @@ class MemoryEngine(Engine):
         loading = warm_up(self.source.memory_basis()[0])  # Numba loads while the input is read
         with progress.task(f"Reading {self.source.name}"):
             chunk = self.source.read_whole()
-        if loading is None and compiles(chunk.table.num_rows):  # many rows in a small file
+        n = chunk.table.num_rows
+        if loading is None and n >= WARM_UP_ROWS and compiles(n):  # many rows in a small file
             load_in_background()
         scanner = Scanner(spec, info, self._reject_store())
         tables, rows = [], []

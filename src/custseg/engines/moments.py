@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from custseg.engines.kernels import BLOCK_ROWS, compiles
+from custseg.optional import compiled_code_loaded
 
 #: Bytes of the transposed copy of the blocks reduced together (16 blocks of two features):
 #: wide enough for the adds to run in SIMD, small enough to stay in cache.
@@ -105,7 +106,8 @@ class BlockMoments:
         m, d = len(X) // self.size, X.shape[1]
         fast = (d >= 2 and X.dtype == np.float64 and X.flags.c_contiguous
                 and not np.isnan(X).any())
-        if fast and compiles(len(X)):  # every block in one compiled call: the same bits
+        # Every block in one compiled call (the same bits) once Numba is loaded: never waited for.
+        if fast and compiles(len(X)) and compiled_code_loaded():
             from custseg.engines.momentkernel import block_moments as compiled_moments
 
             sums, unnormalized = compiled_moments(X, self.size)

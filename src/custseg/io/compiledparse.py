@@ -12,9 +12,10 @@ anything else, so the caller falls back to Arrow for the whole column:
   ``+7``, ``-7``, `` 7``) below 10**18, as :func:`custseg.io.ids.plain_integer_keys` defines
   them.
 
-One pass over the text, no temporary arrays: several times faster than the cast and the checks
-around it on millions of cells. The callers use them on large columns only
-(:data:`custseg.io.numbers.COMPILED_MIN_CELLS`); this module imports Numba, so they import it when they do.
+One pass over the text, no temporary arrays: faster than the cast and the checks around it on
+millions of cells. The callers use them on large columns
+(:data:`custseg.io.numbers.COMPILED_MIN_CELLS`) once Numba is loaded, never waiting for it;
+this module imports Numba.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.io.numbers import COMPILED_MIN_CELLS
-from custseg.optional import compiled_code_allowed
+from custseg.optional import compiled_code_allowed, compiled_code_loaded
 
 _PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,17})$"
 #: Largest integer id kept exactly (18 digits, as :data:`_PLAIN_INTEGER`); larger ones are hashed.
@@ -255,7 +255,7 @@ def plain_integer_keys(ids: pa.Array) -> np.ndarray | None:
     if len(ids) == 0:
         return np.empty(0, dtype=np.uint64)
     if (len(ids) >= COMPILED_MIN_CELLS and pa.types.is_string(ids.type)
-            and compiled_code_allowed()):
+            and compiled_code_allowed() and compiled_code_loaded()):  # never waits for Numba
         from custseg.io.compiledparse import plain_integers  # one pass over the text
 
         return plain_integers(ids)

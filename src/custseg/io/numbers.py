@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from custseg.io.rejects import Reason
-from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed
+from custseg.optional import COMPILED_MIN_ROWS, compiled_code_allowed, compiled_code_loaded
 
 #: Plausible ranges of known columns, keyed by canonical name: (low, high), inclusive; None is
 #: unbounded. Edit here to add a rule; a feature without an entry only has to be a finite number.
@@ -87,7 +87,7 @@ def parse_numbers(column: pa.ChunkedArray | pa.Array, decimal_comma: bool = Fals
     messy = False
     plain = None
     if (thousands is None and len(column) >= COMPILED_MIN_CELLS and pa.types.is_string(column.type)
-            and compiled_code_allowed()):
+            and compiled_code_allowed() and compiled_code_loaded()):  # never waits for Numba
         from custseg.io.compiledparse import plain_decimals  # one pass over the text
 
         plain = plain_decimals(column)
