@@ -71,6 +71,16 @@ def test_the_bytes_are_the_arrow_kernels(tails, layout, n):
     assert [g.tobytes() for g in grouped] == expected_groups
 
 
+@pytest.mark.parametrize("layout", ["plain", "exact", "chunked"])
+def test_without_groups_only_the_body_is_written(tails, layout):
+    rng = np.random.default_rng(11)
+    table = _table(rng, 700, layout)
+    codes = rng.integers(0, len(tails), 700)
+    body, grouped = LineFormatter(tails, 0).format(table, codes)
+    assert grouped == []
+    assert body.tobytes() == lines_body(plain_lines(table, tails, codes)).to_pybytes()
+
+
 def test_one_group_and_codes_as_groups():
     table = pa.table({"id": ["1", "22", "333"], "empty": ["", "", ""]})
     tails = line_tails([["0", "Everyone"]])

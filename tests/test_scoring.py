@@ -12,6 +12,7 @@ from custseg.engines.scan import Scan
 from custseg.exceptions import ConfigError, DataValidationError, InputFileError
 from custseg.io import csvsource
 from custseg.modelfile import MODEL_FILE, load_model, save_model
+from custseg.outputs import scoredlines
 from custseg.outputs.scoredfiles import default_out_path, rejects_path_for
 from custseg.pipeline.stages import scan
 from custseg.scoring import predict_file
@@ -94,6 +95,18 @@ def test_predict_file_reproduces_the_run(dataset, chunk_rows, tmp_path):
     assert out.rejects_path is None
     assert out.n_atypical == int(scored["atypical"].sum())
     assert 0 < out.n_atypical <= 0.05 * out.n_scored
+
+
+@pytest.mark.parametrize("dataset", ["mall", "wholesale"])
+def test_compiled_lines_write_the_bytes_of_the_table_path(dataset, tmp_path, monkeypatch):
+    model = fitted(dataset)[1]
+    written = []
+    for minimum in (1 << 62, 1):  # Arrow's writer for every chunk, then compiled lines
+        monkeypatch.setattr(scoredlines, "COMPILED_MIN_ROWS", minimum)
+        out = tmp_path / f"scored_{minimum}.csv"
+        predict_file(model, input_path(dataset), out, chunk_rows=64)
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, 1000])

@@ -61,7 +61,6 @@ from custseg.io.sources import open_source
 from custseg.io.validate import RowValidator
 from custseg.io.writefail import is_disk_full, write_failure
 from custseg.modelfile import Scorer
-from custseg.modelfile.format import ATYPICAL_COLUMN, DISTANCE_COLUMN
 from custseg.outputs.database import ScoredTable, output_url
 from custseg.outputs.scoredfiles import (
     StagedFile,
@@ -70,6 +69,7 @@ from custseg.outputs.scoredfiles import (
     output_path,
     rejects_path_for,
 )
+from custseg.outputs.scoredlines import ScoredRows
 from custseg.progress import NullProgress, Progress
 
 #: Rows validated and scored at a time (memory grows with it, speed barely).
@@ -326,7 +326,7 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
     k = model.n_segments
     customers = np.zeros(k, dtype=np.int64)
     atypical = np.zeros(k, dtype=np.int64)
-    names = pa.array(list(model.names), pa.string())
+    rows = ScoredRows(id_col if id_col is not None else ROW_COLUMN, model.clusters, model.names)
     n_input = n_scored = n_rejected = 0
     done = 0.0
     # The scored rows are written by a helper thread (Arrow's CSV writer releases the GIL) while
@@ -344,21 +344,17 @@ def _score(model: Scorer, source: Source, out: Path, feature_cols: list[str],
                 n_rejected += rejects.num_rows
             if len(values):
                 index, distance, flag = model.assign(values)
-                keep_arrow = pa.array(keep)
-                first = (chunk.table.column(id_col).filter(keep_arrow) if id_col is not None
-                         else pa.array(chunk.rows[keep]))
-                table = pa.table({
-                    id_col if id_col is not None else ROW_COLUMN: first,
-                    CLUSTER_COLUMN: pa.array(model.clusters[index].astype(np.int32)),
-                    SEGMENT_COLUMN: names.take(pa.array(index)),
-                    DISTANCE_COLUMN: pa.array(distance),
-                    ATYPICAL_COLUMN: pa.array(flag),
-                })
+                if id_col is None:
+                    first = pa.array(chunk.rows[keep])
+                elif len(values) == chunk.table.num_rows:  # every row valid: no copy
+                    first = chunk.table.column(id_col)
+                else:
+                    first = chunk.table.column(id_col).filter(pa.array(keep))
                 if writing is not None:
                     writing.result()
-                writing = writer.submit(scored.write, table)
+                writing = writer.submit(rows.write, scored, first, index, distance, flag)
                 if sink is not None:
-                    sink.write(table)
+                    sink.write(rows.table(first, index, distance, flag))
                 n_scored += len(index)
                 customers += np.bincount(index, minlength=k)
                 atypical += np.bincount(index[flag], minlength=k)

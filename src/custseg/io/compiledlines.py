@@ -63,8 +63,9 @@ def _copy(dst, index, address, n):
 def _format(offsets, addresses, tail_offsets, tail_address, codes, groups, body, pos, body_address,
             grouped, ends):
     """Rows of ``offsets`` (columns x rows + 1, into the cells at ``addresses``) as lines ending
-    with tail ``codes[row]``, appended to ``body`` from ``pos`` and to ``grouped`` at
-    ``ends[groups[row]]`` (advanced); returns the new ``pos``."""
+    with tail ``codes[row]``, appended to ``body`` from ``pos`` and (unless ``ends`` is empty)
+    to ``grouped`` at ``ends[groups[row]]`` (advanced); returns the new ``pos``."""
+    grouping = ends.shape[0] > 0
     n_columns = offsets.shape[0]
     for r in range(codes.shape[0]):
         start = pos
@@ -80,9 +81,10 @@ def _format(offsets, addresses, tail_offsets, tail_address, codes, groups, body,
         n = tail_offsets[c + 1] - a
         _copy(body, pos, tail_address + a, n)
         pos += n
-        g = groups[r]
-        _copy(grouped, ends[g], body_address + start, pos - start)
-        ends[g] += pos - start
+        if grouping:
+            g = groups[r]
+            _copy(grouped, ends[g], body_address + start, pos - start)
+            ends[g] += pos - start
     return pos
 
 
@@ -94,7 +96,7 @@ class LineFormatter:
     tails : pyarrow.Array
         The lines' tails (:func:`custseg.io.csvlines.line_tails`).
     k : int
-        Number of groups (0..k-1).
+        Number of groups (0..k-1); 0: lines in row order only (no groups).
 
     Notes
     -----
@@ -139,13 +141,14 @@ class LineFormatter:
         body : numpy.ndarray
             The lines in row order (uint8): :func:`custseg.io.csvlines.plain_lines`' bytes.
         groups : list of numpy.ndarray
-            Per group, its lines in row order.
+            Per group, its lines in row order (none when the formatter has no groups).
         """
         codes = np.ascontiguousarray(codes, dtype=np.int64)
         groups = codes if groups is None else np.ascontiguousarray(groups, dtype=np.int64)
         # The kernel does not check its indexes: a wrong code would write outside the buffers.
+        grouping = self.k > 0
         for name, values, limit in (("code", codes, len(self._tail_lengths)),
-                                    ("group", groups, self.k)):
+                                    *((("group", groups, self.k),) if grouping else ())):
             if len(values) and (values.min() < 0 or values.max() >= limit):
                 raise ValueError(f"a {name} outside 0..{limit - 1}")
         if len(codes) != table.num_rows or len(groups) != table.num_rows:
@@ -159,9 +162,12 @@ class LineFormatter:
             for offsets, _ in parts:
                 lengths[start:start + m] += np.diff(offsets)
             start += m
-        sizes = np.bincount(groups, weights=lengths, minlength=self.k).astype(np.int64)
-        bounds = np.concatenate([[0], np.cumsum(sizes + SLACK)])
-        total = int(sizes.sum())
+        if grouping:
+            sizes = np.bincount(groups, weights=lengths, minlength=self.k).astype(np.int64)
+            bounds = np.concatenate([[0], np.cumsum(sizes + SLACK)])
+            total = int(sizes.sum())
+        else:  # no group regions: an empty ``ends`` tells the kernel
+            sizes, bounds, total = lengths[:0], np.zeros(1, np.int64), int(lengths.sum())
         body, grouped = self._take_buffers(total + SLACK, int(bounds[-1]))
         ends = bounds[:-1].copy()
         pos = start = 0

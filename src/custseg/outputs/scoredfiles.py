@@ -63,9 +63,16 @@ class StagedFile:
         self.writer: TableWriter | None = None
 
     def write(self, table: pa.Table) -> None:
+        self._writer().write(table)
+
+    def write_body(self, body: pa.Buffer, rows: int, schema: pa.Schema) -> None:
+        """Append CSV lines already formatted (:meth:`TableWriter.write_body`)."""
+        self._writer().write_body(body, rows, schema)
+
+    def _writer(self) -> TableWriter:
         if self.writer is None:
             self.writer = TableWriter(self.lock.side / f"new-{self.target.name}.tmp")  # CSV
-        self.writer.write(table)
+        return self.writer
 
     def commit(self) -> Path:
         self.writer.close()
