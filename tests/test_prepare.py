@@ -12,7 +12,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from custseg import RunConfig
 from custseg.engines.categories import Category
-from custseg.engines.prepare import FeaturePrep, PreparedScaler, choose_transforms
+from custseg.engines.prepare import FeaturePrep
+from custseg.engines.preparedscaler import PreparedScaler
+from custseg.engines.prepfit import choose_transforms
 from custseg.exceptions import ConfigError
 from custseg.io.levels import level_code
 from custseg.modelfile import load_model
@@ -215,10 +217,24 @@ def test_prepared_scaler_takes_category_text_in_a_data_frame():
 def test_skewness_is_scipys(seed):
     from scipy.stats import skew
 
-    from custseg.engines.prepare import skewness
+    from custseg.engines.prepfit import skewness
 
     rng = np.random.default_rng(seed)
     for values in (rng.lognormal(size=500) * 10 ** seed, rng.normal(size=50), -rng.gamma(2, size=9),
                    np.array([3.0, 3.0, 3.0 + 1e-9])):
         assert skewness(values) == pytest.approx(skew(values), rel=1e-12)
     assert np.isnan(skewness(np.full(10, 7.0)))
+
+
+def test_pickles_naming_the_scalers_former_module_still_load():
+    """``PreparedScaler`` moved to its own module; seed pickles written before name the old one."""
+    import pickle
+
+    prep = FeaturePrep(("log1p", "none"), np.array([np.nan, np.nan]))
+    scaler = PreparedScaler.from_moments(prep, np.array([1.0, 0.5]), np.array([1.0, 0.25]), 3)
+    data = pickle.dumps(scaler, protocol=2)
+    assert b"custseg.engines.preparedscaler" in data
+    old = pickle.loads(data.replace(b"custseg.engines.preparedscaler", b"custseg.engines.prepare"))
+    assert type(old) is PreparedScaler
+    X = np.array([[3.0, 1.0], [0.0, 2.0]])
+    assert old.transform(X).tolist() == scaler.transform(X).tolist()

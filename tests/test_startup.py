@@ -164,3 +164,27 @@ def test_numba_is_loaded_only_for_runs_that_use_compiled_kernels(tmp_path, rows)
         print(json.dumps({{"numba": "numba" in sys.modules}}))
     """)
     assert out["numba"] == (rows >= 1 << 17)
+
+
+def test_scoring_with_a_model_file_never_imports_scikit_learn(tmp_path):
+    """``custseg predict`` with custseg's model file needs NumPy and Arrow, not scikit-learn (half
+    a second of imports): the packages export their names lazily."""
+    from custseg.datasets import mall_customers_path
+    from custseg.modelfile import MODEL_FILE, save_model
+    from custseg.pipeline import segment
+
+    model = save_model(segment().model(), tmp_path / MODEL_FILE)
+    out = _python(f"""
+        import json, sys
+        from custseg.cli import main
+        from custseg.cli.startup import prepare_process
+        prepare_process()  # as the program does first
+        try:
+            main(["predict", {str(mall_customers_path())!r}, "--model", {str(model)!r},
+                  "--out", {str(tmp_path / "scored.csv")!r}, "--quiet"])
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        print(json.dumps({{"sklearn": sorted(m for m in sys.modules if m.startswith("sklearn"))}}))
+    """)
+    assert out["sklearn"] == []
+    assert len((tmp_path / "scored.csv").read_text().splitlines()) == 201

@@ -3,7 +3,8 @@ command (exit code 7 on the command line, :class:`~custseg.exceptions.MissingDep
 
 Engines and drivers beyond the core (Spark, SQL databases) import their libraries through
 :func:`import_optional`, never at module level, so ``import custseg`` and the core commands work
-without them.
+without them. Packages whose names pull in heavy libraries (scikit-learn) export them lazily
+(:func:`lazy_exports`), so a command imports only what it uses.
 """
 
 from __future__ import annotations
@@ -11,10 +12,44 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 import threading
+from collections.abc import Callable, Mapping
 from types import ModuleType
 
 from custseg.exceptions import MissingDependencyError
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]
+                 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """A package's module ``__getattr__`` and ``__dir__`` (PEP 562) that import each public name's
+    module when the name is first used.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__`` (it must be importing: its namespace caches each name).
+    exports : mapping
+        ``{public name: module defining it}``.
+
+    Returns
+    -------
+    (__getattr__, __dir__)
+        To assign at the package's top level.
+    """
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> object:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *exports})
+
+    return __getattr__, __dir__
 
 
 def import_optional(module: str, extra: str, purpose: str) -> ModuleType:

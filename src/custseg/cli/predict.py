@@ -106,7 +106,7 @@ def load_scorer(model: Path, trust_pickle: bool, warn: Console | None):
         A pickle without ``trust_pickle``, or an invalid model file.
     """
     from custseg.exceptions import ModelFileError
-    from custseg.modelfile import MODEL_FILE, is_pickle, load_model, load_trusted_pickle
+    from custseg.modelfile import MODEL_FILE, is_pickle, load_model
 
     pickled = is_pickle(model) if model.is_file() else (
         model.is_dir() and not (model / MODEL_FILE).exists() and trust_pickle)
@@ -119,6 +119,8 @@ def load_scorer(model: Path, trust_pickle: bool, warn: Console | None):
             "(safe), or add --trust-pickle if you created this file yourself.")
     if warn is not None:
         warn.print(PICKLE_WARNING.format(path=model), markup=False, style="yellow")
+    from custseg.modelfile import load_trusted_pickle  # scikit-learn: only for a pickle
+
     return load_trusted_pickle(model)
 
 

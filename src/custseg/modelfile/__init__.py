@@ -8,15 +8,30 @@ pickle is loaded only on request (:mod:`~custseg.modelfile.pickles`).
 - :mod:`~custseg.modelfile.build`: a model from a finished fit.
 - :mod:`~custseg.modelfile.files`: save and load.
 - :mod:`~custseg.modelfile.scorer`: scoring data frames (shared with trusted pickles).
+
+The package imports its modules when a name is first used
+(:func:`custseg.optional.lazy_exports`): loading and scoring a model file never imports
+scikit-learn, which building a model and the seed's pickle need.
 """
 
-from custseg.modelfile.build import TrainingData, build_model, distance_thresholds
-from custseg.modelfile.files import is_pickle, load_model, save_model
-from custseg.modelfile.format import FORMAT_VERSION, MODEL_FILE, checksum
-from custseg.modelfile.model import SegmentModel, model_document
-from custseg.modelfile.pickles import PickledModel, load_trusted_pickle
-from custseg.modelfile.scorer import Scorer
+from custseg.optional import lazy_exports
 
-__all__ = ["FORMAT_VERSION", "MODEL_FILE", "PickledModel", "Scorer", "SegmentModel", "TrainingData",
-           "build_model", "checksum", "distance_thresholds", "is_pickle", "load_model",
-           "load_trusted_pickle", "model_document", "save_model"]
+#: Each public name and the module that defines it.
+_EXPORTS = {
+    "TrainingData": "custseg.modelfile.build",
+    "build_model": "custseg.modelfile.build",
+    "distance_thresholds": "custseg.modelfile.build",
+    "is_pickle": "custseg.modelfile.files",
+    "load_model": "custseg.modelfile.files",
+    "save_model": "custseg.modelfile.files",
+    "FORMAT_VERSION": "custseg.modelfile.format",
+    "MODEL_FILE": "custseg.modelfile.format",
+    "checksum": "custseg.modelfile.format",
+    "SegmentModel": "custseg.modelfile.model",
+    "model_document": "custseg.modelfile.model",
+    "PickledModel": "custseg.modelfile.pickles",
+    "load_trusted_pickle": "custseg.modelfile.pickles",
+    "Scorer": "custseg.modelfile.scorer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 
 from custseg.engines.kernels import distances_to, scaled
-from custseg.engines.prepare import PreparedScaler
+from custseg.engines.preparedscaler import PreparedScaler
 from custseg.exceptions import ConfigError
 from custseg.io.formats import SourceInfo
 from custseg.modelfile.format import THRESHOLD_QUANTILE, creation_time, jsonable, library_versions

@@ -37,6 +37,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -44,11 +45,13 @@ import pyarrow.compute as pc
 
 from custseg.config import CLUSTER_COLUMN, SEGMENT_COLUMN, RunConfig
 from custseg.dboptions import is_database_url
-from custseg.describe.naming import SegmentInfo
-from custseg.engines.base import AssignedBatch
 from custseg.exceptions import OutputError
 from custseg.io.dbconnect import Database
 from custseg.io.dburl import DatabaseUrl, TableName, parse_url
+
+if TYPE_CHECKING:  # annotations only: writing a scored table needs neither at run time
+    from custseg.describe.naming import SegmentInfo
+    from custseg.engines.base import AssignedBatch
 
 #: Suffix of the segment definitions' table.
 SEGMENTS_SUFFIX = "_segments"

@@ -35,7 +35,7 @@ from custseg.describe.rules import RuleAgreement, fit_rules
 from custseg.describe.totals import SegmentTotals
 from custseg.engines import Engine, open_engine, open_input
 from custseg.engines.kernels import nearest, single_blas
-from custseg.engines.prepare import prepare_scan
+from custseg.engines.prepfit import prepare_scan
 from custseg.engines.scan import Scan, ScanSpec
 from custseg.exceptions import ConfigError, DataValidationError
 from custseg.io.columns import resolve_columns
