@@ -1,9 +1,10 @@
-"""Benchmark the streaming engine: ``custseg run --engine streaming`` on generated Parquet.
+"""Benchmark the batch engine: ``custseg run --engine batches`` on generated Parquet.
 
 Generates seeded Mall-like customers as Parquet with ``bench/generate.py`` (written in batches,
 cached in ``bench/data``, which git ignores), then times the whole ``custseg run --engine
-streaming`` command as its own process (wall time and peak RSS from ``os.wait4``) and prints a
-markdown section for BENCHMARKS.md. The run must stay within 2 GiB of peak RSS:
+batches`` command as its own process (wall time and peak RSS from ``os.wait4``), and the
+in-memory engine on the same file up to 10^7 rows, and prints a markdown section for
+BENCHMARKS.md. The run must stay within 2 GiB of peak RSS:
 
     python bench/streaming.py --rows 10000000
     python bench/streaming.py --rows 100000000 --append BENCHMARKS.md
@@ -30,6 +31,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 TITLE = "## Batch engine (`--engine batches`)"
 #: Peak RSS the streaming run must stay within (issue 8).
 RSS_LIMIT_MIB = 2048
+#: Inputs up to this many rows are also run on the in-memory engine, for the ratio (issue 14:
+#: batches within 1.5x of memory on the same data).
+MEMORY_COMPARE_ROWS = 10_000_000
 
 
 def parquet_data(n: int) -> Path:
@@ -44,14 +48,15 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure_streaming(n: int, keep: bool = False, extra: list[str] | None = None) -> dict:
-    """Run ``custseg run --engine streaming`` on ``n`` generated customers; time, memory, facts."""
+def measure_streaming(n: int, keep: bool = False, extra: list[str] | None = None,
+                      engine: str = "batches") -> dict:
+    """Run ``custseg run --engine ENGINE`` on ``n`` generated customers; time, memory, facts."""
     from harness import measure
 
     path = parquet_data(n)
     out = RESULTS / f"streaming_{n}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [str(BIN / "custseg"), "run", str(path), "--engine", "batches", "--quiet",
+    cmd = [str(BIN / "custseg"), "run", str(path), "--engine", engine, "--quiet",
            "--out", str(out), *(extra or [])]
     print(" ".join(cmd), file=sys.stderr, flush=True)
     seconds, rss = measure(cmd)
@@ -74,6 +79,8 @@ def section(rows: int | list[int], keep: bool = False) -> str:
 
     rows = [rows] if isinstance(rows, int) else list(rows)
     results = [measure_streaming(n, keep) for n in rows]
+    # The in-memory engine on the same files, right after (same session, same page cache).
+    memory = {n: measure_streaming(n, engine="memory") for n in rows if n <= MEMORY_COMPARE_ROWS}
     lines = [
         TITLE, "",
         "`custseg run INPUT --engine batches` on generated Mall-like customers "
@@ -85,17 +92,21 @@ def section(rows: int | list[int], keep: bool = False) -> str:
         f"`python bench/streaming.py --rows {' '.join(str(n) for n in rows)}`.", "",
         machine(), "",
         "| rows | input (MiB) | wall time (s) | rows/s | peak RSS (MiB) | within 2 GiB | K | "
-        "batch rows | passes over the rows | outputs (GiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "batch rows | passes over the rows | outputs (GiB) | in-memory engine (s / MiB) | "
+        "batches / memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         engine = r["engine"]
+        m = memory.get(r["rows"])
+        versus = (f"{m['seconds']:.1f} / {m['rss']:.0f} | {r['seconds'] / m['seconds']:.2f}x"
+                  if m else "not run (does not fit) | -")
         lines.append(
-            f"| {r['rows']:,} | {r['input_mib']:.0f} | {r['seconds']:.0f} | "
+            f"| {r['rows']:,} | {r['input_mib']:.0f} | {r['seconds']:.1f} | "
             f"{r['rows'] / r['seconds']:,.0f} | {r['rss']:.0f} | "
             f"{'yes' if r['rss'] <= RSS_LIMIT_MIB else 'NO'} | {r['k']} | "
             f"{engine.get('batch_rows', 0):,} | {engine.get('passes', '?')} | "
-            f"{r['output_gib']:.1f} |")
+            f"{r['output_gib']:.1f} | {versus} |")
     lines += [
         "",
         "Peak memory is the whole process and does not grow with the number of rows: one batch, "
