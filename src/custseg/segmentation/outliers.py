@@ -94,8 +94,8 @@ class OutlierCounter:
     ...                          StandardScaler().fit([[8.0], [12.0]]), 2)
     >>> counter.observe(AssignedBatch(None, np.arange(3), np.array([[10.0], [17.0], [0.0]]),
     ...                               np.array([0, 1, 1]), np.zeros(3)))
-    >>> counter.per_segment.tolist()
-    [0, 1]
+    >>> counter.per_segment.tolist()  # 17 and 0 scale to 3.5 and -5: both beyond the fences
+    [0, 2]
     """
 
     def __init__(self, rule: OutlierRule, scaler: StandardScaler, k: int) -> None:
