@@ -70,6 +70,21 @@ def test_assign_is_the_engines_nearest(d):
     assert sse == pytest.approx(((X - C[labels]) ** 2).sum(), rel=1e-9)
 
 
+@pytest.mark.parametrize("k", [1, 3, 40])
+def test_assign_takes_the_first_of_equal_centroids(k):
+    """Duplicated centroids and rows on grid points tie exactly: the first centroid wins, as
+    argmin over the (n, k) distance matrix would pick it."""
+    rng = np.random.default_rng(k)
+    X = np.round(rng.normal(size=(2_500, 2)), 1)
+    C = np.vstack([X[rng.integers(len(X), size=k)]] * 2)  # every centroid twice
+    labels, sse = assign(X, C)
+    D = squared_norms(C) - 2.0 * (X[:, :1] * C[:, 0] + X[:, 1:2] * C[:, 1])
+    assert np.array_equal(labels, D.argmin(axis=1))
+    assert labels.max() < k
+    distance = np.maximum(D[np.arange(len(X)), labels] + squared_norms(X), 0.0)
+    assert sse == float(np.cumsum(distance)[-1])
+
+
 def test_update_keeps_an_empty_centroid():
     X = np.array([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]])
     C = np.array([[0.5, 0.5], [10.0, 10.0], [-50.0, -50.0]])
