@@ -178,3 +178,72 @@ def test_the_workers_die_with_their_parent():
                     os.kill(pid, signal.SIGKILL)
             pytest.fail("a figure process outlived its killed parent")
         time.sleep(0.05)
+
+
+#: Runs a Python snippet as a child of a process that adopts orphans (a subreaper, like a
+#: container's first process) and never reaps them itself: prints how many it adopted.
+_ADOPTER = textwrap.dedent("""
+    import ctypes, os, subprocess, sys, time
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    done = subprocess.run([sys.executable, "-c", sys.argv[1]])
+    time.sleep(0.5)  # an orphan killed with its parent has ended by now
+    adopted = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:  # adopted and still running
+            adopted += 1
+            time.sleep(0.1)
+            continue
+        adopted += 1
+    print(done.returncode, adopted)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's subreaper")
+@pytest.mark.parametrize("snippet", [
+    pytest.param("""
+        import numpy as np
+        from functools import partial
+        from pathlib import Path
+        from custseg.report import plots
+        from custseg.report.rendering import BackgroundFigures, FigureJob
+        jobs = [FigureJob(f"h{i}", f"h{i}.png", partial(plots.histogram,
+                values=np.arange(50.0) * i, name="x")) for i in range(4)]
+        with BackgroundFigures() as figures:
+            figures.start(jobs)
+            figures.finish([], Path({out!r}))
+    """, id="api"),
+    pytest.param("""
+        import time
+        from functools import partial
+        from custseg.report.rendering import BackgroundFigures, FigureJob
+        def slow(ax, seconds):
+            time.sleep(seconds)
+        jobs = [FigureJob(f"s{i}", f"s{i}.png", partial(slow, seconds=30)) for i in range(2)]
+        with BackgroundFigures() as figures:  # left while both processes draw
+            figures.start(jobs)
+            time.sleep(3)
+            started = time.monotonic()
+        assert time.monotonic() - started < 5, "the worker was not stopped"
+    """, id="api-stopped-while-drawing"),
+    pytest.param("""
+        from custseg.cli import main
+        main(["run", "--quiet", "-o", {out!r}])
+    """, id="cli-run"),
+    pytest.param("""
+        from custseg.cli import main
+        main(["run", "--quiet", "no-such-file.csv"])
+    """, id="cli-error-before-figures"),
+])
+def test_drawing_processes_leave_no_orphan(snippet, tmp_path):
+    """Every drawing process is reaped by the run: none is left for its adopter to reap (a
+    container whose first process never reaps would collect one zombie per run)."""
+    code = textwrap.dedent(snippet).replace("{out!r}", repr(str(tmp_path / "out")))
+    done = subprocess.run([sys.executable, "-c", _ADOPTER, code], capture_output=True,
+                          text=True, check=True, timeout=120)
+    returncode, adopted = done.stdout.split()
+    assert adopted == "0"
+    assert (returncode == "0") is ("no-such-file" not in snippet), returncode

@@ -18,12 +18,14 @@ worker fails for any reason, this process draws the figures itself: the worker o
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -53,6 +55,8 @@ DRAWING_PROCESSES = 2
 WORKER_NICENESS = 10
 #: Seconds to wait for the worker's figures once every job is sent; then they are drawn here.
 WORKER_TIMEOUT = 60
+#: Seconds a stopped worker has to finish its figure in hand and end before it is terminated.
+STOP_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,9 @@ class BackgroundFigures:
             self._worker = None
 
 
+#: The message that ends a drawing process (jobs are pickles, which never look like it).
+_STOP = b"stop"
+
 #: The worker :func:`prestart` forked, until a :class:`BackgroundFigures` takes it.
 _spare: _Worker | None = None
 
@@ -206,6 +213,16 @@ def prestart() -> None:
     global _spare
     if _spare is None and BackgroundFigures.available():
         _spare = _Worker.fork()
+        # A run that ends before its figures (an error, --help) stops the worker as any other
+        # does, before multiprocessing's own exit handler would terminate it.
+        atexit.register(_stop_spare)
+
+
+def _stop_spare() -> None:
+    global _spare
+    worker, _spare = _spare, None
+    if worker is not None and worker.parent == os.getpid():
+        worker.stop()
 
 
 def _take_spare() -> _Worker | None:
@@ -261,6 +278,8 @@ class _Lane:
         return {}
 
     def close(self) -> None:
+        # Said, not left to the pipe's end: every process forked since holds a copy of it.
+        self._outbox.put(_STOP)
         self._outbox.put(None)
         self._sender.join(timeout=1)
         self.connection.close()
@@ -320,9 +339,13 @@ class _Worker:
     def stop(self) -> None:
         for lane in self._lanes:
             lane.close()
+        # Each drawing process ends when told and the worker reaps the one it forked (also
+        # when terminated): left to whatever adopts orphans, it might never be reaped (a
+        # container's first process, a service: one zombie per run).
+        self.process.join(timeout=STOP_TIMEOUT)
         if self.process.is_alive():
             self.process.terminate()
-        self.process.join()
+            self.process.join()
 
 
 def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked worker
@@ -340,6 +363,7 @@ def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked
             plots.histogram, values=np.arange(3.0), name="x"), size=(2, 2)))
     mine, *others = connections
     me = os.getpid()
+    children = []
     for connection in others:  # one more drawing process per extra pipe, matplotlib loaded
         try:
             child = os.fork()
@@ -351,8 +375,22 @@ def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked
             mine.close()
             _draw_jobs(connection)
             os._exit(0)
+        children.append(child)
         connection.close()
+    signal.signal(signal.SIGTERM, partial(_end, children))
     _draw_jobs(mine)
+    for child in children:  # ended with its pipe: reaped here, not left to an adopter
+        with contextlib.suppress(OSError):
+            os.waitpid(child, 0)
+
+
+def _end(children: list[int], *_: object) -> None:  # pragma: no cover - forked worker
+    """The worker's SIGTERM: its drawing processes go with it, reaped."""
+    for child in children:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+    os._exit(0)
 
 
 def _draw_jobs(connection) -> None:  # pragma: no cover - forked worker
@@ -361,6 +399,8 @@ def _draw_jobs(connection) -> None:  # pragma: no cover - forked worker
         try:
             data = connection.recv_bytes()
         except (EOFError, OSError):
+            return
+        if data == _STOP:
             return
         if not data:  # the parent asks for the figures
             connection.send(drawn)
