@@ -187,17 +187,19 @@ _ADOPTER = textwrap.dedent("""
     ctypes.CDLL(None, use_errno=True).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
     done = subprocess.run([sys.executable, "-c", sys.argv[1]])
     time.sleep(0.5)  # an orphan killed with its parent has ended by now
-    adopted = 0
+    adopted, deadline = 0, time.monotonic() + 5
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
+        except ChildProcessError:  # no child left, adopted or not
             break
-        if pid == 0:  # adopted and still running
+        if pid:
             adopted += 1
+        elif time.monotonic() > deadline:  # adopted and still running
+            adopted += 1
+            break
+        else:
             time.sleep(0.1)
-            continue
-        adopted += 1
     print(done.returncode, adopted)
 """)
 

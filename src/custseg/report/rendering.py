@@ -379,7 +379,7 @@ def _serve(connections: list, parent: int) -> None:  # pragma: no cover - forked
         connection.close()
     signal.signal(signal.SIGTERM, partial(_end, children))
     _draw_jobs(mine)
-    for child in children:  # ended with its pipe: reaped here, not left to an adopter
+    for child in children:  # told to stop as this one was: reaped here, not by an adopter
         with contextlib.suppress(OSError):
             os.waitpid(child, 0)
 
